@@ -1,0 +1,4 @@
+'use strict';
+require('faas-conformance-no-such-module');
+
+exports.handle = () => 'never';

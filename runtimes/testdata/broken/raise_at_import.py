@@ -1,0 +1,5 @@
+raise RuntimeError("exploded at import")
+
+
+def handle(event, context):
+    return "never"

@@ -1,0 +1,48 @@
+//! HTTP routes. Handlers extract, call one service method and map the result; `error.rs` is
+//! the only place errors become responses.
+
+mod callbacks;
+mod deploy;
+pub mod error;
+mod invoke;
+mod openapi;
+mod ops;
+pub mod request_id;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+
+use crate::app::AppState;
+use crate::model::ErrorCode;
+use error::ApiError;
+
+pub use openapi::ApiDoc;
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/callback/deploy", post(deploy::deploy))
+        .route("/callbacks", get(callbacks::list))
+        .route(
+            "/callbacks/{path}",
+            get(callbacks::get).delete(callbacks::delete),
+        )
+        .route("/callbacks/{path}/revisions", get(callbacks::revisions))
+        .route("/callbacks/{path}/logs", get(callbacks::logs))
+        .route("/api/{path}", any(invoke::invoke))
+        .route("/api/{path}/{*rest}", any(invoke::invoke))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route for {method} {}", uri.path()),
+    )
+}

@@ -1,0 +1,52 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use super::{callbacks, deploy, error, ops};
+use crate::executor::{LogLine, LogStream};
+use crate::model::{
+    Backend, CallbackState, CallbackView, ErrorCode, InstanceState, InstanceView, LastError, Mode,
+    Revision, Runtime,
+};
+
+/// The gateway's API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "faas-gateway",
+        description = "Deploy functions over HTTP and call them on /api/<path>."
+    ),
+    paths(
+        deploy::deploy,
+        callbacks::list,
+        callbacks::get,
+        callbacks::revisions,
+        callbacks::logs,
+        callbacks::delete,
+        ops::health,
+        ops::ready,
+    ),
+    components(schemas(
+        CallbackView,
+        CallbackState,
+        InstanceView,
+        InstanceState,
+        LastError,
+        Revision,
+        Runtime,
+        Backend,
+        Mode,
+        ErrorCode,
+        LogLine,
+        LogStream,
+        error::ErrorEnvelope,
+        error::ErrorBody,
+        callbacks::CallbackList,
+        callbacks::RevisionList,
+        callbacks::LogList,
+        ops::Health,
+        ops::Readiness,
+        ops::Check,
+    ))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,81 @@
+//! Liveness, readiness and the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::app::AppState;
+
+/// `GET /health` body.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+/// One readiness check.
+#[derive(Serialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /ready` body.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub checks: BTreeMap<&'static str, Check>,
+}
+
+/// The process serves.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)), tag = "operations")]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The database and every configured backend answer.
+#[utoipa::path(get, path = "/ready",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)), tag = "operations")]
+pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (db, docker) = tokio::join!(app.store.ping(), app.executor.ping());
+    let mut checks = BTreeMap::new();
+    checks.insert(
+        "database",
+        Check {
+            ok: db.is_ok(),
+            version: None,
+            error: db.err().map(|e| e.to_string()),
+        },
+    );
+    let (ok, version, error) = match docker {
+        Ok(v) => (true, Some(v), None),
+        Err(e) => (false, None, Some(e.to_string())),
+    };
+    checks.insert("docker", Check { ok, version, error });
+    let all = checks.values().all(|c| c.ok);
+    let status = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if all { "ready" } else { "not_ready" },
+        checks,
+    };
+    (status, Json(body))
+}
+
+/// This API as an OpenAPI 3 document.
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(super::openapi::ApiDoc::openapi())
+}

@@ -1,0 +1,170 @@
+//! Application state, built once; `App::build_with` lets tests inject another executor.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::ImageBuilder;
+use crate::builder::docker::DockerBuilder;
+use crate::config::Config;
+use crate::deployer::{Deployer, DeployerConfig};
+use crate::executor::Executor;
+use crate::executor::docker::{DockerConn, DockerExecutor};
+use crate::invoker::{Invoker, http_client};
+use crate::model::SpecDefaults;
+use crate::pool::registry::Registry;
+use crate::pool::{PoolDeps, PoolLimits, scaler};
+use crate::store::Store;
+
+/// Limits the API enforces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    pub max_code_bytes: usize,
+}
+
+/// Shared state of every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub deployer: Arc<Deployer>,
+    pub invoker: Arc<Invoker>,
+    pub executor: Arc<dyn Executor>,
+    pub limits: ApiLimits,
+    config: Arc<Config>,
+}
+
+impl AppState {
+    /// Defaults for deploy bodies.
+    pub fn spec_defaults(&self) -> SpecDefaults {
+        SpecDefaults {
+            backend: self.config.backend,
+            mode: self.config.mode,
+            max_code_bytes: self.config.max_code_bytes,
+        }
+    }
+}
+
+/// A built gateway, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    registry: Arc<Registry>,
+}
+
+/// Errors while building the app.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildAppError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up Docker: {0}")]
+    Docker(#[from] crate::executor::ExecutorError),
+}
+
+impl App {
+    /// Builds the gateway on the Docker backend.
+    pub async fn build(config: Config) -> Result<App, BuildAppError> {
+        let conn = DockerConn::from_env()?;
+        let executor = Arc::new(DockerExecutor::new(
+            conn.clone(),
+            config.network.clone(),
+            config.instance_address,
+        ));
+        let builder = Arc::new(DockerBuilder::new(conn));
+        Self::build_with(config, executor, builder).await
+    }
+
+    /// Builds the gateway on the given backend parts.
+    pub async fn build_with(
+        config: Config,
+        executor: Arc<dyn Executor>,
+        builder: Arc<dyn ImageBuilder>,
+    ) -> Result<App, BuildAppError> {
+        let store = Store::open(&config.db)?;
+        let registry = Arc::new(Registry::default());
+        let client = http_client();
+        let pool_deps = PoolDeps {
+            executor: Arc::clone(&executor),
+            client: client.clone(),
+            limits: PoolLimits {
+                queue_len: config.queue_len,
+                startup_timeout: config.startup_timeout,
+            },
+        };
+        let deployer = Deployer::new(
+            store.clone(),
+            Arc::clone(&registry),
+            builder,
+            pool_deps,
+            DeployerConfig {
+                python_base_image: config.python_base_image.clone(),
+                node_base_image: config.node_base_image.clone(),
+                image_repository: "faas-fn".into(),
+            },
+        );
+        let invoker = Arc::new(Invoker::new(
+            Arc::clone(&registry),
+            Arc::clone(&executor),
+            client,
+            config.max_body_bytes,
+            config.queue_len,
+        ));
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| BuildAppError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let state = AppState {
+            store,
+            deployer,
+            invoker,
+            executor,
+            limits: ApiLimits {
+                max_code_bytes: config.max_code_bytes,
+            },
+            config: Arc::new(config),
+        };
+        Ok(App {
+            listener,
+            state,
+            registry,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Re-adopts instances, starts the scaler and serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        if let Err(e) = self.state.deployer.reconcile().await {
+            // The backend may be down: serve anyway; calls report it, /ready shows it.
+            tracing::warn!(error = %e, "cannot reconcile instances at start");
+        }
+        let scaler = tokio::spawn(scaler::run(
+            Arc::clone(&self.registry),
+            Duration::from_secs(1),
+            shutdown.clone(),
+        ));
+        let router = crate::api::router(self.state);
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+        shutdown.cancel();
+        let _ = scaler.await;
+        served
+    }
+}

@@ -1,0 +1,139 @@
+//! Image builds on the Docker daemon (the classic builder: no BuildKit session needed).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use futures::StreamExt;
+
+use super::{BuildContext, BuildError, ImageBuilder};
+use crate::executor::docker::DockerConn;
+use crate::executor::docker::conn::is_not_found;
+use crate::executor::{CALLBACK_LABEL, ExecutorError, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+
+/// Lines of build output kept for `details.log`.
+const LOG_TAIL_LINES: usize = 60;
+
+/// Builds images with the Docker daemon.
+pub struct DockerBuilder {
+    conn: DockerConn,
+}
+
+impl DockerBuilder {
+    /// A builder on `conn`.
+    pub fn new(conn: DockerConn) -> Self {
+        DockerBuilder { conn }
+    }
+}
+
+fn unavailable(e: ExecutorError) -> BuildError {
+    BuildError::Unavailable(e.to_string())
+}
+
+/// Keeps the last lines of a streamed log.
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+#[async_trait]
+impl ImageBuilder for DockerBuilder {
+    async fn exists(&self, image: &str) -> Result<bool, BuildError> {
+        let docker = self.conn.client().await.map_err(unavailable)?;
+        match docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(unavailable(crate::executor::docker::conn::map_err(e))),
+        }
+    }
+
+    async fn build(&self, ctx: &BuildContext, callback: &str) -> Result<(), BuildError> {
+        let docker = self.conn.client().await.map_err(unavailable)?;
+        let args = HashMap::from([("BASE_IMAGE", ctx.base_image.as_str())]);
+        let labels = HashMap::from([
+            (MANAGED_BY_LABEL, MANAGED_BY_VALUE),
+            (CALLBACK_LABEL, callback),
+        ]);
+        let options = BuildImageOptionsBuilder::new()
+            .t(&ctx.image)
+            .buildargs(&args)
+            .labels(&labels)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let body = bollard::body_full(ctx.tar.clone().into());
+        let mut stream = docker.build_image(options, None, Some(body));
+        let mut log = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(s) = info.stream {
+                        log.push_str(&s);
+                    }
+                    if let Some(detail) = info.error_detail {
+                        let reason = detail.message.unwrap_or_else(|| "unknown error".into());
+                        return Err(failed(reason, &log, &ctx.base_image));
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(failed(error, &log, &ctx.base_image));
+                }
+                Err(e) => {
+                    return Err(match crate::executor::docker::conn::map_err(e) {
+                        e @ ExecutorError::Unavailable { .. } => unavailable(e),
+                        e => failed(e.to_string(), &log, &ctx.base_image),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune(&self, callback: &str, keep: &[String]) -> Result<Vec<String>, BuildError> {
+        let docker = self.conn.client().await.map_err(unavailable)?;
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"),
+                format!("{CALLBACK_LABEL}={callback}"),
+            ],
+        )]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let images = self
+            .conn
+            .call(docker.list_images(Some(options)))
+            .await
+            .map_err(unavailable)?;
+        let mut removed = Vec::new();
+        for tag in images.into_iter().flat_map(|i| i.repo_tags) {
+            if keep.contains(&tag) {
+                continue;
+            }
+            let options = RemoveImageOptionsBuilder::new().noprune(false).build();
+            // An image still used by a draining container stays until the next prune.
+            if docker.remove_image(&tag, Some(options), None).await.is_ok() {
+                removed.push(tag);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn failed(reason: String, log: &str, base_image: &str) -> BuildError {
+    let reason = if reason.contains("pull access denied") || reason.contains("No such image") {
+        format!(
+            "{reason} (the base image {base_image} is not available: run docker/base-images.sh \
+             or set FAAS_PYTHON_BASE_IMAGE / FAAS_NODE_BASE_IMAGE)"
+        )
+    } else {
+        reason
+    };
+    let mut log = tail(log);
+    if !log.is_empty() {
+        log.push('\n');
+    }
+    log.push_str(&reason);
+    BuildError::Failed { reason, log }
+}

@@ -1,0 +1,30 @@
+//! Function images: the build context (pure) and the image builder behind a small trait.
+
+mod context;
+pub mod docker;
+
+use async_trait::async_trait;
+
+pub use context::{BuildContext, build_context};
+
+/// Errors of an image build.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    /// The build ran and failed; `log` is the tail of its output.
+    #[error("the image build failed: {reason}")]
+    Failed { reason: String, log: String },
+    /// The builder cannot be reached.
+    #[error("the image builder is unreachable: {0}")]
+    Unavailable(String),
+}
+
+/// Builds and removes function images.
+#[async_trait]
+pub trait ImageBuilder: Send + Sync + 'static {
+    /// Whether `image` exists locally.
+    async fn exists(&self, image: &str) -> Result<bool, BuildError>;
+    /// Builds `ctx.image` from its context.
+    async fn build(&self, ctx: &BuildContext, callback: &str) -> Result<(), BuildError>;
+    /// Removes images of `callback` other than `keep`; returns the removed tags.
+    async fn prune(&self, callback: &str, keep: &[String]) -> Result<Vec<String>, BuildError>;
+}

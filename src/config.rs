@@ -1,0 +1,280 @@
+//! Configuration: flags > environment > `faas.toml` > defaults (SPEC section 7).
+//!
+//! Environment variables read here: FAAS_LISTEN, FAAS_DB, FAAS_BACKEND, FAAS_MODE,
+//! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
+//! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
+//! FAAS_LOG_FORMAT, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::executor::docker::InstanceAddress;
+use crate::model::{Backend, Mode};
+
+/// Command-line flags; each falls back to its environment variable, then to `faas.toml`.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "faas-gateway",
+    version,
+    about = "A Function-as-a-Service gateway"
+)]
+pub struct Flags {
+    /// Address to listen on [default: 127.0.0.1:8000]
+    #[arg(long, env = "FAAS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// SQLite database file [default: ./data/faas.db]
+    #[arg(long, env = "FAAS_DB")]
+    pub db: Option<PathBuf>,
+    /// Default backend of new callbacks: docker | kubernetes [default: docker]
+    #[arg(long, env = "FAAS_BACKEND")]
+    pub backend: Option<String>,
+    /// Default mode of new callbacks: service | job [default: service]
+    #[arg(long, env = "FAAS_MODE")]
+    pub mode: Option<String>,
+    /// Docker network for instances [default: faas-functions]
+    #[arg(long, env = "FAAS_NETWORK")]
+    pub network: Option<String>,
+    /// How to reach instances: published (a 127.0.0.1 port) or network (the container's
+    /// address; for a gateway running in a container on that network) [default: published]
+    #[arg(long, env = "FAAS_INSTANCE_ADDRESS")]
+    pub instance_address: Option<InstanceAddress>,
+    /// BASE_IMAGE of Python function images [default: python:3.12-slim]
+    #[arg(long, env = "FAAS_PYTHON_BASE_IMAGE")]
+    pub python_base_image: Option<String>,
+    /// BASE_IMAGE of Node function images [default: node:20-slim]
+    #[arg(long, env = "FAAS_NODE_BASE_IMAGE")]
+    pub node_base_image: Option<String>,
+    /// Invocation body limit in bytes [default: 6 MiB]
+    #[arg(long, env = "FAAS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// Deploy source limit in bytes [default: 1 MiB]
+    #[arg(long, env = "FAAS_MAX_CODE_BYTES")]
+    pub max_code_bytes: Option<usize>,
+    /// How long an instance may take to become healthy, in ms [default: 60000]
+    #[arg(long, env = "FAAS_STARTUP_TIMEOUT_MS")]
+    pub startup_timeout_ms: Option<u64>,
+    /// Queued calls per callback before 429 [default: 100]
+    #[arg(long, env = "FAAS_QUEUE_LEN")]
+    pub queue_len: Option<usize>,
+    /// Log format: text | json [default: text]
+    #[arg(long, env = "FAAS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Optional TOML file with the same settings (snake_case keys) [default: ./faas.toml if present]
+    #[arg(long, env = "FAAS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The same settings as read from `faas.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    db: Option<PathBuf>,
+    backend: Option<String>,
+    mode: Option<String>,
+    network: Option<String>,
+    instance_address: Option<InstanceAddress>,
+    python_base_image: Option<String>,
+    node_base_image: Option<String>,
+    max_body_bytes: Option<u64>,
+    max_code_bytes: Option<usize>,
+    startup_timeout_ms: Option<u64>,
+    queue_len: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub backend: Backend,
+    pub mode: Mode,
+    pub network: String,
+    pub instance_address: InstanceAddress,
+    pub python_base_image: String,
+    pub node_base_image: String,
+    pub max_body_bytes: u64,
+    pub max_code_bytes: usize,
+    pub startup_timeout: Duration,
+    pub queue_len: usize,
+    pub log_format: LogFormat,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{name} must be {expected}, not {value:?}")]
+    Value {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+impl Config {
+    /// Parses flags and environment, then the config file.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::resolve(Flags::parse())
+    }
+
+    /// Merges `flags` over the config file over defaults.
+    pub fn resolve(flags: Flags) -> Result<Self, ConfigError> {
+        let file = read_file(flags.config.clone())?;
+        let backend = flags
+            .backend
+            .or(file.backend)
+            .unwrap_or_else(|| "docker".into());
+        let mode = flags.mode.or(file.mode).unwrap_or_else(|| "service".into());
+        let log_format = flags
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        Ok(Config {
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            db: flags
+                .db
+                .or(file.db)
+                .unwrap_or_else(|| "./data/faas.db".into()),
+            backend: Backend::parse(&backend).ok_or(ConfigError::Value {
+                name: "FAAS_BACKEND",
+                expected: "docker or kubernetes",
+                value: backend.clone(),
+            })?,
+            mode: Mode::parse(&mode).ok_or(ConfigError::Value {
+                name: "FAAS_MODE",
+                expected: "service or job",
+                value: mode.clone(),
+            })?,
+            network: flags
+                .network
+                .or(file.network)
+                .unwrap_or_else(|| "faas-functions".into()),
+            instance_address: flags
+                .instance_address
+                .or(file.instance_address)
+                .unwrap_or(InstanceAddress::Published),
+            python_base_image: flags
+                .python_base_image
+                .or(file.python_base_image)
+                .unwrap_or_else(|| "python:3.12-slim".into()),
+            node_base_image: flags
+                .node_base_image
+                .or(file.node_base_image)
+                .unwrap_or_else(|| "node:20-slim".into()),
+            max_body_bytes: flags
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(6 << 20),
+            max_code_bytes: flags
+                .max_code_bytes
+                .or(file.max_code_bytes)
+                .unwrap_or(1 << 20),
+            startup_timeout: Duration::from_millis(
+                flags
+                    .startup_timeout_ms
+                    .or(file.startup_timeout_ms)
+                    .unwrap_or(60_000),
+            ),
+            queue_len: flags.queue_len.or(file.queue_len).unwrap_or(100),
+            log_format: match log_format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Value {
+                        name: "FAAS_LOG_FORMAT",
+                        expected: "text or json",
+                        value: log_format,
+                    });
+                }
+            },
+        })
+    }
+}
+
+fn read_file(explicit: Option<PathBuf>) -> Result<FileConfig, ConfigError> {
+    let (path, required) = match explicit {
+        Some(p) => (p, true),
+        None => (PathBuf::from("faas.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default());
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::resolve(Flags::default()).expect("defaults");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.max_body_bytes, 6 << 20);
+        assert_eq!(c.queue_len, 100);
+        assert_eq!(c.startup_timeout, Duration::from_secs(60));
+        assert_eq!(c.network, "faas-functions");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("faas.toml");
+        std::fs::write(&path, "queue_len = 7\nnetwork = \"from-file\"\n").expect("write");
+        let flags = Flags {
+            network: Some("from-flag".into()),
+            config: Some(path),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flags).expect("resolve");
+        assert_eq!(c.network, "from-flag");
+        assert_eq!(c.queue_len, 7);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let flags = Flags {
+            log_format: Some("xml".into()),
+            ..Flags::default()
+        };
+        let e = Config::resolve(flags).expect_err("xml");
+        assert!(e.to_string().contains("FAAS_LOG_FORMAT"));
+    }
+}

@@ -1,0 +1,314 @@
+//! The deploy path: validate → record → build (or reuse) the image → start the new revision →
+//! commit it → move traffic → drain the old revision.
+
+mod lifecycle;
+mod locks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::builder::{BuildError, ImageBuilder, build_context};
+use crate::executor::{Executor, ExecutorError};
+use crate::model::{
+    CallbackRecord, CallbackSpec, CallbackState, CallbackView, ErrorCode, FieldErrors, LastError,
+    Mode, Runtime,
+};
+use crate::pool::registry::{Registry, Route};
+use crate::pool::{Pool, PoolDeps, StartError};
+use crate::store::{Store, StoreError};
+
+use locks::DeployLocks;
+
+/// Errors of deploy, undeploy and delete.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("no callback is deployed at {0}")]
+    NotFound(String),
+    #[error("another deploy of {0} is running; retry when it finishes")]
+    InProgress(String),
+    #[error("the deploy is invalid")]
+    Invalid(FieldErrors),
+    #[error("the image of {path} failed to build: {reason}")]
+    Build {
+        path: String,
+        reason: String,
+        log: String,
+    },
+    #[error("{path} did not become healthy: {source}")]
+    Startup { path: String, source: StartError },
+    #[error(transparent)]
+    Backend(#[from] ExecutorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a deploy call ended, for the status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// The record was created by this deploy (201).
+    Created,
+    /// Redeployed, or an identical deploy that changed nothing (200).
+    Updated,
+    /// Accepted to run in the background (202).
+    Accepted,
+}
+
+/// Settings of the deployer.
+#[derive(Debug, Clone)]
+pub struct DeployerConfig {
+    pub python_base_image: String,
+    pub node_base_image: String,
+    /// Repository prefix of function images.
+    pub image_repository: String,
+}
+
+/// Deploys, undeploys and reconciles callbacks.
+pub struct Deployer {
+    store: Store,
+    registry: Arc<Registry>,
+    executor: Arc<dyn Executor>,
+    builder: Arc<dyn ImageBuilder>,
+    pool_deps: PoolDeps,
+    config: DeployerConfig,
+    locks: DeployLocks,
+}
+
+impl Deployer {
+    /// A deployer over the given parts.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        builder: Arc<dyn ImageBuilder>,
+        pool_deps: PoolDeps,
+        config: DeployerConfig,
+    ) -> Arc<Self> {
+        Arc::new(Deployer {
+            store,
+            registry,
+            executor: Arc::clone(&pool_deps.executor),
+            builder,
+            pool_deps,
+            config,
+            locks: DeployLocks::default(),
+        })
+    }
+
+    /// Deploys `spec`; with `wait == false` the work continues in the background.
+    pub async fn deploy(
+        self: &Arc<Self>,
+        spec: CallbackSpec,
+        wait: bool,
+    ) -> Result<(CallbackView, DeployOutcome), DeployError> {
+        check_supported(&spec)?;
+        let guard = self
+            .locks
+            .try_lock(&spec.path)
+            .ok_or_else(|| DeployError::InProgress(spec.path.clone()))?;
+        let existing = self.store.callback(&spec.path).await?;
+        if let Some(rec) = &existing
+            && rec.state.is_serving()
+            && rec.spec == spec
+        {
+            return Ok((self.view(rec), DeployOutcome::Updated));
+        }
+        let created = match &existing {
+            None => {
+                self.store
+                    .create_callback(&spec, CallbackState::Building)
+                    .await?
+            }
+            Some(rec) => {
+                if rec.revision == 0 {
+                    self.store.replace_attempt(&spec).await?;
+                }
+                self.store
+                    .set_state(&spec.path, CallbackState::Building, None)
+                    .await?;
+                false
+            }
+        };
+        if self.registry.pool(&spec.path).is_none() {
+            self.registry.set(&spec.path, Route::NotReady);
+        }
+        if !wait {
+            let this = Arc::clone(self);
+            let spec_bg = spec.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                if let Err(e) = this.roll_out(spec_bg).await {
+                    tracing::warn!(error = %e, "background deploy failed");
+                }
+            });
+            let rec = self.record(&spec.path).await?;
+            return Ok((self.view(&rec), DeployOutcome::Accepted));
+        }
+        let rec = self.roll_out(spec).await?;
+        drop(guard);
+        let outcome = if created {
+            DeployOutcome::Created
+        } else {
+            DeployOutcome::Updated
+        };
+        Ok((self.view(&rec), outcome))
+    }
+
+    /// Build, start, commit, switch; on failure records `last_error` and leaves the serving
+    /// revision (if any) untouched.
+    async fn roll_out(&self, spec: CallbackSpec) -> Result<CallbackRecord, DeployError> {
+        let path = spec.path.clone();
+        match self.try_roll_out(spec).await {
+            Ok(rec) => Ok(rec),
+            Err(e) => {
+                self.record_failure(&path, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_roll_out(&self, spec: CallbackSpec) -> Result<CallbackRecord, DeployError> {
+        let path = spec.path.clone();
+        let base = match spec.runtime {
+            Runtime::Python => &self.config.python_base_image,
+            Runtime::Node => &self.config.node_base_image,
+        };
+        let ctx = build_context(&spec, base, &self.config.image_repository);
+        let exists = self
+            .builder
+            .exists(&ctx.image)
+            .await
+            .map_err(|e| build_error(&path, e))?;
+        if !exists {
+            let started = std::time::Instant::now();
+            self.builder
+                .build(&ctx, &path)
+                .await
+                .map_err(|e| build_error(&path, e))?;
+            tracing::info!(callback.path = %path, image = %ctx.image, duration_ms = started.elapsed().as_millis() as u64, "image built");
+        }
+        self.store
+            .set_state(&path, CallbackState::Starting, None)
+            .await?;
+        let revision = self.store.next_revision(&path).await?;
+        let initial = spec.min_instances.max(1);
+        let pool = Pool::new(
+            spec.clone(),
+            revision,
+            ctx.image.clone(),
+            self.pool_deps.clone(),
+        );
+        pool.start_initial(initial)
+            .await
+            .map_err(|source| match source {
+                StartError::Backend(e) => DeployError::Backend(e),
+                source => DeployError::Startup {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        let rec = self
+            .store
+            .commit_revision(&spec, &ctx.image, CallbackState::Ready)
+            .await?;
+        if let Some(Route::Serving(old)) = self.registry.set(&path, Route::Serving(pool)) {
+            self.retire(old, Some(ctx.image));
+        }
+        tracing::info!(callback.path = %path, revision, "revision serving");
+        Ok(rec)
+    }
+
+    /// Drains a replaced revision in the background, then drops images no longer used.
+    fn retire(&self, old: Arc<Pool>, keep_image: Option<String>) {
+        let builder = Arc::clone(&self.builder);
+        let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
+        tokio::spawn(async move {
+            old.drain(grace).await;
+            let keep: Vec<String> = keep_image.into_iter().collect();
+            if let Err(e) = builder.prune(&old.spec.path, &keep).await {
+                tracing::warn!(callback.path = %old.spec.path, error = %e, "cannot prune images");
+            }
+        });
+    }
+
+    async fn record_failure(&self, path: &str, e: &DeployError) {
+        let code = match e {
+            DeployError::Build { .. } => ErrorCode::BuildFailed,
+            DeployError::Startup { .. } => ErrorCode::StartupFailed,
+            DeployError::Backend(_) => ErrorCode::BackendUnavailable,
+            _ => ErrorCode::InternalError,
+        };
+        let last = LastError {
+            code,
+            message: e.to_string(),
+            at: Utc::now(),
+        };
+        let state = if self.registry.pool(path).is_some() {
+            CallbackState::Ready
+        } else {
+            CallbackState::Failed
+        };
+        if let Err(err) = self.store.set_state(path, state, Some(&last)).await {
+            tracing::error!(callback.path = %path, error = %err, "cannot record a failed deploy");
+        }
+    }
+
+    async fn record(&self, path: &str) -> Result<CallbackRecord, DeployError> {
+        self.store
+            .callback(path)
+            .await?
+            .ok_or_else(|| DeployError::NotFound(path.to_owned()))
+    }
+
+    /// The API resource of a record, with live instances.
+    pub fn view(&self, rec: &CallbackRecord) -> CallbackView {
+        let pool = self
+            .registry
+            .pool(&rec.spec.path)
+            .filter(|p| p.revision == rec.revision);
+        let instances = pool.map(|p| p.instances()).unwrap_or_default();
+        let mut view = CallbackView::new(rec, instances);
+        if view.state == CallbackState::Ready
+            && view.instances.is_empty()
+            && rec.spec.mode == Mode::Service
+        {
+            view.state = CallbackState::Idle;
+        }
+        view
+    }
+}
+
+fn check_supported(spec: &CallbackSpec) -> Result<(), DeployError> {
+    let mut fields = FieldErrors::new();
+    if spec.backend != crate::model::Backend::Docker {
+        fields.insert(
+            "backend".into(),
+            "the kubernetes backend is not configured on this gateway".into(),
+        );
+    }
+    if spec.mode != Mode::Service {
+        fields.insert(
+            "mode".into(),
+            "job mode is not available on this gateway yet".into(),
+        );
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(DeployError::Invalid(fields))
+    }
+}
+
+fn build_error(path: &str, e: BuildError) -> DeployError {
+    match e {
+        BuildError::Failed { reason, log } => DeployError::Build {
+            path: path.to_owned(),
+            reason,
+            log,
+        },
+        BuildError::Unavailable(reason) => DeployError::Backend(ExecutorError::Unavailable {
+            backend: "docker",
+            reason,
+        }),
+    }
+}

@@ -1,0 +1,310 @@
+//! The Docker backend: one hardened container per instance, on a dedicated network.
+
+pub mod conn;
+mod logs;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use async_trait::async_trait;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig,
+    NetworkCreateRequest, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use chrono::{DateTime, Utc};
+
+pub use conn::DockerConn;
+use conn::is_not_found;
+
+use super::{
+    CALLBACK_LABEL, Executor, ExecutorError, Instance, InstanceSpec, InstanceStatus, LogLine,
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
+};
+
+/// Port the runtime listens on inside the container.
+const RUNTIME_PORT: &str = "8080/tcp";
+/// Processes an instance may run: enough for threads of a busy handler, not for a fork bomb.
+const PIDS_LIMIT: i64 = 512;
+
+/// How the gateway reaches an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceAddress {
+    /// A port published on 127.0.0.1: works wherever the gateway runs beside the daemon,
+    /// including Docker Desktop, where container addresses are not routable.
+    Published,
+    /// The container's address on the functions network: for a gateway that itself runs in a
+    /// container on that network.
+    Network,
+}
+
+/// Runs instances as Docker containers.
+pub struct DockerExecutor {
+    conn: DockerConn,
+    network: String,
+    address: InstanceAddress,
+}
+
+impl DockerExecutor {
+    /// An executor placing instances on `network`.
+    pub fn new(conn: DockerConn, network: String, address: InstanceAddress) -> Self {
+        DockerExecutor {
+            conn,
+            network,
+            address,
+        }
+    }
+
+    /// Creates the functions network unless it exists.
+    async fn ensure_network(&self) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        match docker.inspect_network(&self.network, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(conn::map_err(e)),
+        }
+        let request = NetworkCreateRequest {
+            name: self.network.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(
+                MANAGED_BY_LABEL.into(),
+                MANAGED_BY_VALUE.into(),
+            )])),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another gateway (or a parallel start) created it first.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(conn::map_err(e)),
+        }
+    }
+
+    fn create_body(&self, spec: &InstanceSpec) -> ContainerCreateBody {
+        let memory = i64::from(spec.memory_mb) * 1024 * 1024;
+        let publish = self.address == InstanceAddress::Published;
+        let host_config = HostConfig {
+            memory: Some(memory),
+            // Equal to `memory`: no swap, so exceeding the limit is an OOM kill, not a crawl.
+            memory_swap: Some(memory),
+            nano_cpus: Some((spec.cpu * 1e9) as i64),
+            pids_limit: Some(PIDS_LIMIT),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".into(),
+                "rw,nosuid,nodev,size=64m".into(),
+            )])),
+            network_mode: Some(self.network.clone()),
+            port_bindings: publish.then(|| {
+                HashMap::from([(
+                    RUNTIME_PORT.into(),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])
+            }),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: Some("10001:10001".into()),
+            labels: Some(HashMap::from([
+                (MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into()),
+                (CALLBACK_LABEL.into(), spec.callback.clone()),
+                (REVISION_LABEL.into(), spec.revision.to_string()),
+            ])),
+            exposed_ports: Some(vec![RUNTIME_PORT.into()]),
+            host_config: Some(host_config),
+            ..Default::default()
+        }
+    }
+
+    /// Where an inspected container's server can be reached.
+    fn endpoint(&self, c: &ContainerInspectResponse) -> Option<SocketAddr> {
+        let net = c.network_settings.as_ref()?;
+        match self.address {
+            InstanceAddress::Published => {
+                let binding = net.ports.as_ref()?.get(RUNTIME_PORT)?.as_ref()?.first()?;
+                let port = binding.host_port.as_deref()?.parse().ok()?;
+                Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+            }
+            InstanceAddress::Network => {
+                let ip = net
+                    .networks
+                    .as_ref()?
+                    .get(&self.network)?
+                    .ip_address
+                    .as_deref()?;
+                Some(SocketAddr::new(ip.parse().ok()?, 8080))
+            }
+        }
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<ContainerInspectResponse>, ExecutorError> {
+        let docker = self.conn.client().await?;
+        match tokio::time::timeout(conn::CALL_TIMEOUT, docker.inspect_container(id, None)).await {
+            Err(_) => Err(ExecutorError::Unavailable {
+                backend: "docker",
+                reason: "inspecting a container timed out".into(),
+            }),
+            Ok(Ok(c)) => Ok(Some(c)),
+            Ok(Err(e)) if is_not_found(&e) => Ok(None),
+            Ok(Err(e)) => Err(conn::map_err(e)),
+        }
+    }
+
+    fn observe(&self, c: ContainerInspectResponse) -> Option<ObservedInstance> {
+        let labels = c.config.as_ref()?.labels.as_ref()?;
+        let callback = labels.get(CALLBACK_LABEL)?.clone();
+        let revision = labels.get(REVISION_LABEL)?.parse().ok()?;
+        let state = c.state.as_ref();
+        let running = state.and_then(|s| s.running).unwrap_or(false);
+        let endpoint = self
+            .endpoint(&c)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        let started_at = state
+            .and_then(|s| s.started_at.as_deref())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        Some(ObservedInstance {
+            instance: Instance {
+                id: c.id?,
+                endpoint,
+                started_at,
+            },
+            callback,
+            revision,
+            running,
+        })
+    }
+}
+
+#[async_trait]
+impl Executor for DockerExecutor {
+    async fn ping(&self) -> Result<String, ExecutorError> {
+        let docker = self.conn.client().await?;
+        let v = self.conn.call(docker.version()).await?;
+        Ok(v.version.unwrap_or_default())
+    }
+
+    async fn start(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError> {
+        self.ensure_network().await?;
+        let docker = self.conn.client().await?;
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let name = format!("faas-{}-r{}-{suffix}", spec.callback, spec.revision);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = match docker
+            .create_container(Some(options), self.create_body(spec))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) if is_not_found(&e) => {
+                return Err(ExecutorError::ImageMissing {
+                    image: spec.image.clone(),
+                });
+            }
+            Err(e) => return Err(conn::map_err(e)),
+        };
+        if let Err(e) = self
+            .conn
+            .call(docker.start_container(&created.id, None))
+            .await
+        {
+            let _ = self.remove(&created.id).await;
+            return Err(e);
+        }
+        let inspected = self.inspect(&created.id).await?;
+        let endpoint = inspected.as_ref().and_then(|c| self.endpoint(c));
+        match endpoint {
+            Some(endpoint) => Ok(Instance {
+                id: created.id,
+                endpoint,
+                started_at: Utc::now(),
+            }),
+            None => {
+                // It exited before its port was bound: keep it, so its status and logs tell why.
+                Ok(Instance {
+                    id: created.id,
+                    endpoint: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+                    started_at: Utc::now(),
+                })
+            }
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match tokio::time::timeout(
+            conn::CALL_TIMEOUT,
+            docker.remove_container(id, Some(options)),
+        )
+        .await
+        {
+            Err(_) => Err(ExecutorError::Unavailable {
+                backend: "docker",
+                reason: "removing a container timed out".into(),
+            }),
+            Ok(Ok(())) => Ok(()),
+            // Gone already, or being removed by an earlier call.
+            Ok(Err(e)) if is_not_found(&e) => Ok(()),
+            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            })) => Ok(()),
+            Ok(Err(e)) => Err(conn::map_err(e)),
+        }
+    }
+
+    async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError> {
+        let Some(c) = self.inspect(id).await? else {
+            return Ok(InstanceStatus::Gone);
+        };
+        let state = c.state.unwrap_or_default();
+        if state.running.unwrap_or(false) {
+            return Ok(InstanceStatus::Running);
+        }
+        Ok(InstanceStatus::Exited {
+            exit_code: state.exit_code.unwrap_or(-1),
+            oom_killed: state.oom_killed.unwrap_or(false),
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<ObservedInstance>, ExecutorError> {
+        let docker = self.conn.client().await?;
+        let filters = HashMap::from([(
+            "label",
+            vec![format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries: Vec<ContainerSummary> = self
+            .conn
+            .call(docker.list_containers(Some(options)))
+            .await?;
+        let mut found = Vec::with_capacity(summaries.len());
+        for id in summaries.into_iter().filter_map(|s| s.id) {
+            if let Some(c) = self.inspect(&id).await?
+                && let Some(o) = self.observe(c)
+            {
+                found.push(o);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {
+        let docker = self.conn.client().await?;
+        logs::collect(docker, ids, tail).await
+    }
+}

@@ -1,0 +1,10 @@
+//! Labels that mark what the gateway owns (SPEC section 5).
+
+/// Present on every container, image and object the gateway creates.
+pub const MANAGED_BY_LABEL: &str = "faas.managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "faas-gateway";
+/// The callback's path.
+pub const CALLBACK_LABEL: &str = "faas.callback";
+/// The revision an instance serves.
+pub const REVISION_LABEL: &str = "faas.revision";

@@ -1,0 +1,109 @@
+//! Where instances run, in the gateway's own vocabulary. The pool, deployer and invoker talk to
+//! this trait only; `docker.rs` implements it with bollard.
+
+pub mod docker;
+mod labels;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use labels::{CALLBACK_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL};
+
+/// Errors of a backend.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecutorError {
+    /// The daemon or API server cannot be reached.
+    #[error("{backend} is unreachable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The image an instance needs does not exist.
+    #[error("image {image} is missing")]
+    ImageMissing { image: String },
+    /// Anything else the backend refused.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What an instance needs to start.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub callback: String,
+    pub revision: u64,
+    pub image: String,
+    /// The full environment: the user's variables and the runtime's `FAAS_*` ones.
+    pub env: BTreeMap<String, String>,
+    pub memory_mb: u32,
+    pub cpu: f64,
+}
+
+/// A started instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    /// Where its HTTP server listens.
+    pub endpoint: SocketAddr,
+    pub started_at: DateTime<Utc>,
+}
+
+/// An instance found on the backend by its labels.
+#[derive(Debug, Clone)]
+pub struct ObservedInstance {
+    pub instance: Instance,
+    pub callback: String,
+    pub revision: u64,
+    pub running: bool,
+}
+
+/// How an instance stands, from the backend's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceStatus {
+    Running,
+    /// It stopped; `oom_killed` when the kernel killed it for its memory limit.
+    Exited {
+        exit_code: i64,
+        oom_killed: bool,
+    },
+    /// The backend no longer knows it.
+    Gone,
+}
+
+/// One line of an instance's output.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LogLine {
+    pub instance: String,
+    pub stream: LogStream,
+    pub ts: DateTime<Utc>,
+    pub line: String,
+}
+
+/// Which output a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Starts, watches and removes instances.
+#[async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// The backend's name and version, or why it cannot be reached.
+    async fn ping(&self) -> Result<String, ExecutorError>;
+    /// Creates and starts one instance.
+    async fn start(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError>;
+    /// Removes an instance, killing it if it still runs. Removing a gone instance is fine.
+    async fn remove(&self, id: &str) -> Result<(), ExecutorError>;
+    /// How an instance stands.
+    async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError>;
+    /// Every instance carrying the gateway's labels, running or not.
+    async fn list(&self) -> Result<Vec<ObservedInstance>, ExecutorError>;
+    /// The last `tail` lines of each given instance's output.
+    async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError>;
+}

@@ -1,0 +1,278 @@
+//! The invoke path: resolve the callback → acquire an instance slot → forward the request
+//! (streaming both ways) → release the slot when the response body ends.
+
+mod body;
+pub mod headers;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+
+use crate::executor::{Executor, ExecutorError, InstanceStatus};
+use crate::pool::registry::{Registry, Route};
+use crate::pool::{Pool, PoolError, StartError};
+
+/// The pooled HTTP/1.1 client used for every call to an instance.
+pub type HttpClient = Client<HttpConnector, Body>;
+
+/// Builds the shared client: keep-alive connections, no Nagle delay.
+pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(50))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+/// Why a call got no response from its function.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("no callback is deployed at /api/{0}")]
+    NotFound(String),
+    #[error("callback {0} is undeployed")]
+    NotDeployed(String),
+    #[error("callback {0} has no revision serving yet")]
+    NotReady(String),
+    #[error("the request body is over the {0}-byte limit")]
+    TooLarge(u64),
+    #[error("callback {path} has {queue_len} calls queued already")]
+    QueueFull { path: String, queue_len: usize },
+    #[error("callback {path} did not answer within its timeout of {timeout_ms} ms")]
+    Timeout { path: String, timeout_ms: u64 },
+    #[error("an instance of callback {path} exited with code {exit_code} while serving")]
+    Crashed { path: String, exit_code: i64 },
+    #[error(
+        "an instance of callback {path} was killed for exceeding its memory limit of {memory_mb} MB"
+    )]
+    OomKilled { path: String, memory_mb: u32 },
+    #[error("an instance of callback {path} could not start: {source}")]
+    Start { path: String, source: StartError },
+    #[error(transparent)]
+    Backend(#[from] ExecutorError),
+}
+
+/// Per-call facts the API layer extracts.
+pub struct CallMeta {
+    pub request_id: String,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// Forwards calls to instances.
+pub struct Invoker {
+    registry: Arc<Registry>,
+    executor: Arc<dyn Executor>,
+    client: HttpClient,
+    max_body_bytes: u64,
+    queue_len: usize,
+}
+
+impl Invoker {
+    /// An invoker over `registry`'s routes.
+    pub fn new(
+        registry: Arc<Registry>,
+        executor: Arc<dyn Executor>,
+        client: HttpClient,
+        max_body_bytes: u64,
+        queue_len: usize,
+    ) -> Self {
+        Invoker {
+            registry,
+            executor,
+            client,
+            max_body_bytes,
+            queue_len,
+        }
+    }
+
+    fn route(&self, path: &str) -> Result<Arc<Pool>, InvokeError> {
+        match self.registry.get(path) {
+            Some(Route::Serving(pool)) => Ok(pool),
+            Some(Route::NotReady) => Err(InvokeError::NotReady(path.into())),
+            Some(Route::Undeployed) => Err(InvokeError::NotDeployed(path.into())),
+            None => Err(InvokeError::NotFound(path.into())),
+        }
+    }
+
+    /// Calls `path` with `req`, whose URI path is `/api/<path>[/<rest>]`.
+    pub async fn invoke(
+        &self,
+        path: &str,
+        req: Request<Body>,
+        meta: CallMeta,
+    ) -> Result<Response<Body>, InvokeError> {
+        let arrival = Instant::now();
+        let mut pool = self.route(path)?;
+        if let Some(len) = content_length(&req)
+            && len > self.max_body_bytes
+        {
+            return Err(InvokeError::TooLarge(self.max_body_bytes));
+        }
+        let timeout = Duration::from_millis(pool.spec.timeout_ms);
+        let deadline = arrival + timeout;
+        let lease = loop {
+            match pool.acquire(deadline).await {
+                Ok(lease) => break lease,
+                // Redeployed while we looked: the new revision takes the call.
+                Err(PoolError::Draining) => pool = self.route(path)?,
+                Err(e) => return Err(self.pool_error(&pool, e)),
+            }
+        };
+        let deadline_ms = chrono::Utc::now().timestamp_millis()
+            + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let (mut parts, body) = req.into_parts();
+        parts.uri = upstream_uri(&parts.uri, path, lease.endpoint())?;
+        headers::to_function(
+            &mut parts.headers,
+            &headers::Forwarded {
+                request_id: &meta.request_id,
+                client_ip: meta.client_ip,
+                deadline_ms,
+            },
+        );
+        let tripped = Arc::new(AtomicBool::new(false));
+        let body = Body::new(body::Capped::new(
+            body,
+            self.max_body_bytes,
+            Arc::clone(&tripped),
+        ));
+        let sent = self.client.request(Request::from_parts(parts, body));
+        let resp = match tokio::time::timeout_at(deadline, sent).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) if tripped.load(Ordering::Acquire) => {
+                tracing::debug!(error = %e, "request body over the limit");
+                return Err(InvokeError::TooLarge(self.max_body_bytes));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(callback.path = %path, instance.id = %lease.instance_id(), error = %e, "forwarding failed");
+                return Err(self.instance_failed(&pool, lease.instance_id()).await);
+            }
+            Err(_) => {
+                // A handler past its deadline may be stuck for good (an endless loop holds its
+                // thread): replace the instance before it gets another call.
+                pool.evict(lease.instance_id());
+                return Err(InvokeError::Timeout {
+                    path: path.into(),
+                    timeout_ms: pool.spec.timeout_ms,
+                });
+            }
+        };
+        let (mut parts, incoming) = resp.into_parts();
+        headers::to_client(
+            &mut parts.headers,
+            &meta.request_id,
+            pool.revision,
+            lease.cold(),
+        );
+        Ok(Response::from_parts(
+            parts,
+            Body::new(body::Leased::new(incoming, lease)),
+        ))
+    }
+
+    /// The connection to an instance broke: find out how it died and take it out of service.
+    async fn instance_failed(&self, pool: &Arc<Pool>, id: &str) -> InvokeError {
+        let path = pool.spec.path.clone();
+        let status = self.executor.status(id).await;
+        pool.evict(id);
+        match status {
+            Ok(InstanceStatus::Exited {
+                oom_killed: true, ..
+            }) => InvokeError::OomKilled {
+                path,
+                memory_mb: pool.spec.memory_mb,
+            },
+            Ok(InstanceStatus::Exited { exit_code, .. }) => {
+                InvokeError::Crashed { path, exit_code }
+            }
+            Ok(InstanceStatus::Running | InstanceStatus::Gone) => InvokeError::Crashed {
+                path,
+                exit_code: -1,
+            },
+            Err(e) => InvokeError::Backend(e),
+        }
+    }
+
+    fn pool_error(&self, pool: &Pool, e: PoolError) -> InvokeError {
+        let path = pool.spec.path.clone();
+        match e {
+            PoolError::QueueFull => InvokeError::QueueFull {
+                path,
+                queue_len: self.queue_len,
+            },
+            PoolError::Timeout | PoolError::Start(StartError::Timeout { .. }) => {
+                InvokeError::Timeout {
+                    path,
+                    timeout_ms: pool.spec.timeout_ms,
+                }
+            }
+            PoolError::Draining => InvokeError::NotReady(path),
+            PoolError::Start(StartError::Exited {
+                oom_killed: true, ..
+            }) => InvokeError::OomKilled {
+                path,
+                memory_mb: pool.spec.memory_mb,
+            },
+            PoolError::Start(StartError::Exited { exit_code, .. }) => {
+                InvokeError::Crashed { path, exit_code }
+            }
+            PoolError::Start(StartError::Backend(e)) => InvokeError::Backend(e),
+        }
+    }
+}
+
+fn content_length(req: &Request<Body>) -> Option<u64> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// `/api/<path>/<rest>?q` → `http://<endpoint>/<rest>?q`, keeping the client's encoding.
+fn upstream_uri(uri: &Uri, path: &str, endpoint: std::net::SocketAddr) -> Result<Uri, InvokeError> {
+    let full = uri.path();
+    let rest = full
+        .strip_prefix("/api/")
+        .and_then(|p| p.strip_prefix(path))
+        .unwrap_or("");
+    let rest = if rest.is_empty() { "/" } else { rest };
+    let target = match uri.query() {
+        Some(q) => format!("http://{endpoint}{rest}?{q}"),
+        None => format!("http://{endpoint}{rest}"),
+    };
+    target
+        .parse()
+        .map_err(|e| InvokeError::Backend(ExecutorError::Other(format!("bad upstream URI: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_function_sees_the_rest_of_the_path_and_the_raw_query() {
+        let ep: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let u = |s: &str| upstream_uri(&s.parse().expect("uri"), "hello", ep).expect("ok");
+        assert_eq!(u("/api/hello").to_string(), "http://127.0.0.1:9/");
+        assert_eq!(u("/api/hello/").to_string(), "http://127.0.0.1:9/");
+        assert_eq!(
+            u("/api/hello/a/b%20c?x=1&x=2").to_string(),
+            "http://127.0.0.1:9/a/b%20c?x=1&x=2"
+        );
+        assert_eq!(
+            u("/api/hello?q=%2F").to_string(),
+            "http://127.0.0.1:9/?q=%2F"
+        );
+    }
+}

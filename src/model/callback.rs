@@ -1,0 +1,162 @@
+//! A callback's stored record and the resource the API returns for it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error_code::ErrorCode;
+use super::runtime::{Backend, Mode, Runtime};
+use super::spec::CallbackSpec;
+
+/// Lifecycle of a callback as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackState {
+    Building,
+    Starting,
+    Ready,
+    /// Ready with zero instances (scaled to zero).
+    Idle,
+    Failed,
+    CrashLoop,
+    Undeployed,
+}
+
+impl CallbackState {
+    /// Name stored in SQLite and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackState::Building => "building",
+            CallbackState::Starting => "starting",
+            CallbackState::Ready => "ready",
+            CallbackState::Idle => "idle",
+            CallbackState::Failed => "failed",
+            CallbackState::CrashLoop => "crash_loop",
+            CallbackState::Undeployed => "undeployed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        use CallbackState::*;
+        [
+            Building, Starting, Ready, Idle, Failed, CrashLoop, Undeployed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Whether an identical redeploy in this state is a no-op.
+    pub fn is_serving(self) -> bool {
+        matches!(self, CallbackState::Ready | CallbackState::Idle)
+    }
+}
+
+/// The most recent failure of a callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LastError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A callback as stored: its current definition and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackRecord {
+    /// The serving revision's definition (for a never-deployed callback, the attempted one).
+    pub spec: CallbackSpec,
+    pub revision: u64,
+    pub image: Option<String>,
+    pub state: CallbackState,
+    pub last_error: Option<LastError>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One stored revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Revision {
+    pub revision: u64,
+    pub code_sha256: String,
+    pub image: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Lifecycle of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    Starting,
+    Ready,
+    Draining,
+}
+
+/// One running instance as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstanceView {
+    pub id: String,
+    pub state: InstanceState,
+    pub started_at: DateTime<Utc>,
+    pub in_flight: u32,
+    pub restarts: u32,
+}
+
+/// The callback resource of the API (SPEC 2.2).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CallbackView {
+    pub path: String,
+    pub runtime: Runtime,
+    pub backend: Backend,
+    pub mode: Mode,
+    pub revision: u64,
+    pub state: CallbackState,
+    pub image: Option<String>,
+    pub code_sha256: String,
+    pub handler: String,
+    pub env: BTreeMap<String, String>,
+    pub memory_mb: u32,
+    pub cpu: f64,
+    pub timeout_ms: u64,
+    pub concurrency: u32,
+    pub min_instances: u32,
+    pub max_instances: u32,
+    pub idle_timeout_s: u64,
+    pub instances: Vec<InstanceView>,
+    pub last_error: Option<LastError>,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CallbackView {
+    /// Builds the resource from a record and the live instances.
+    pub fn new(record: &CallbackRecord, instances: Vec<InstanceView>) -> Self {
+        let spec = &record.spec;
+        CallbackView {
+            path: spec.path.clone(),
+            runtime: spec.runtime,
+            backend: spec.backend,
+            mode: spec.mode,
+            revision: record.revision,
+            state: record.state,
+            image: record.image.clone(),
+            code_sha256: spec.code_sha256(),
+            handler: spec.handler.clone(),
+            env: spec.env.clone(),
+            memory_mb: spec.memory_mb,
+            cpu: spec.cpu,
+            timeout_ms: spec.timeout_ms,
+            concurrency: spec.concurrency,
+            min_instances: spec.min_instances,
+            max_instances: spec.max_instances,
+            idle_timeout_s: spec.idle_timeout_s,
+            instances,
+            last_error: record.last_error.clone(),
+            url: format!("/api/{}", spec.path),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The gateway's vocabulary: callbacks, their definitions and the contract's error codes.
+
+mod callback;
+mod error_code;
+mod runtime;
+mod spec;
+
+pub use callback::{
+    CallbackRecord, CallbackState, CallbackView, InstanceState, InstanceView, LastError, Revision,
+};
+pub use error_code::ErrorCode;
+pub use runtime::{Backend, Mode, Runtime};
+pub use spec::{
+    CallbackSpec, DeployAction, FieldErrors, Files, SpecDefaults, SpecError, parse_deploy,
+};
