@@ -7,7 +7,7 @@ set -euo pipefail
 # different image: the version is part of the recipe hash stored in the label.
 readonly SCRIPT_VERSION=1
 readonly LABEL_PREFIX=org.faas-gateway.base
-readonly LOCAL_REPO_PREFIX=faas-local
+readonly LOCAL_REPO_PREFIX=${FAAS_LOCAL_IMAGE_PREFIX:-faas-local}
 readonly LOCK_WAIT_SECONDS=${FAAS_BASE_LOCK_TIMEOUT:-1800}
 readonly PULL_TIMEOUT_SECONDS=60
 readonly CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -73,6 +73,8 @@ Options:
 Environment:
   FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE   wanted images (see above)
   FAAS_DEBIAN_MIRROR     use this mirror URI instead of the host's apt sources
+  FAAS_LOCAL_IMAGE_PREFIX  repository prefix of the locally built images
+                         (default faas-local; e.g. to keep tests apart)
   XDG_CACHE_HOME         cache root (default ~/.cache); the lock file and the
                          debootstrap .deb cache live in $XDG_CACHE_HOME/faas-gateway
   FAAS_BASE_LOCK_TIMEOUT seconds to wait for a concurrent run (default 1800)
@@ -343,8 +345,8 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'log interrupted; exit 130' INT
+trap 'log terminated; exit 143' TERM
 
 acquire_lock() {
     [[ -z $LOCK_HELD ]] || return 0
@@ -575,7 +577,9 @@ resolve_runtime() {
     if [[ -z $REBUILD ]] && local_image_current "$tag" "$hash"; then
         log "$runtime: reusing $tag, built by a concurrent run (recipe ${hash:0:12})"
     else
-        if image_exists "$tag"; then
+        if [[ -n $REBUILD ]]; then
+            log "$runtime: --rebuild given; rebuilding $tag"
+        elif image_exists "$tag"; then
             log "$runtime: $tag exists but its recipe label differs; rebuilding"
         fi
         build_local_image "$runtime" "$tag" "$hash"

@@ -12,7 +12,7 @@ use crate::builder::docker::DockerBuilder;
 use crate::config::Config;
 use crate::deployer::{Deployer, DeployerConfig};
 use crate::executor::Executor;
-use crate::executor::docker::{DockerConn, DockerExecutor};
+use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
 use crate::invoker::{Invoker, http_client};
 use crate::model::SpecDefaults;
 use crate::pool::registry::Registry;
@@ -71,11 +71,14 @@ pub enum BuildAppError {
 impl App {
     /// Builds the gateway on the Docker backend.
     pub async fn build(config: Config) -> Result<App, BuildAppError> {
-        let conn = DockerConn::from_env()?;
+        let conn = DockerConn::connect(config.docker_host.as_deref());
         let executor = Arc::new(DockerExecutor::new(
             conn.clone(),
-            config.network.clone(),
-            config.instance_address,
+            DockerSettings {
+                network: config.network.clone(),
+                address: config.instance_address,
+                gateway_id: config.gateway_id.clone(),
+            },
         ));
         let builder = Arc::new(DockerBuilder::new(conn));
         Self::build_with(config, executor, builder).await

@@ -1,7 +1,7 @@
 //! Configuration: flags > environment > `faas.toml` > defaults (SPEC section 7).
 //!
 //! Environment variables read here: FAAS_LISTEN, FAAS_DB, FAAS_BACKEND, FAAS_MODE,
-//! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
+//! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
 //! FAAS_LOG_FORMAT, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
@@ -35,6 +35,9 @@ pub struct Flags {
     /// Default mode of new callbacks: service | job [default: service]
     #[arg(long, env = "FAAS_MODE")]
     pub mode: Option<String>,
+    /// Docker endpoint, as for the Docker CLI [default: the local socket]
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
     /// Docker network for instances [default: faas-functions]
     #[arg(long, env = "FAAS_NETWORK")]
     pub network: Option<String>,
@@ -63,6 +66,10 @@ pub struct Flags {
     /// Log format: text | json [default: text]
     #[arg(long, env = "FAAS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Name of this gateway, stored on its containers: gateways sharing one Docker daemon
+    /// leave each other's containers alone [default: default]
+    #[arg(long, env = "FAAS_GATEWAY_ID")]
+    pub gateway_id: Option<String>,
     /// Optional TOML file with the same settings (snake_case keys) [default: ./faas.toml if present]
     #[arg(long, env = "FAAS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -76,8 +83,10 @@ struct FileConfig {
     db: Option<PathBuf>,
     backend: Option<String>,
     mode: Option<String>,
+    docker_host: Option<String>,
     network: Option<String>,
     instance_address: Option<InstanceAddress>,
+    gateway_id: Option<String>,
     python_base_image: Option<String>,
     node_base_image: Option<String>,
     max_body_bytes: Option<u64>,
@@ -101,8 +110,10 @@ pub struct Config {
     pub db: PathBuf,
     pub backend: Backend,
     pub mode: Mode,
+    pub docker_host: Option<String>,
     pub network: String,
     pub instance_address: InstanceAddress,
+    pub gateway_id: String,
     pub python_base_image: String,
     pub node_base_image: String,
     pub max_body_bytes: u64,
@@ -170,6 +181,7 @@ impl Config {
                 expected: "service or job",
                 value: mode.clone(),
             })?,
+            docker_host: flags.docker_host.or(file.docker_host),
             network: flags
                 .network
                 .or(file.network)
@@ -178,6 +190,10 @@ impl Config {
                 .instance_address
                 .or(file.instance_address)
                 .unwrap_or(InstanceAddress::Published),
+            gateway_id: flags
+                .gateway_id
+                .or(file.gateway_id)
+                .unwrap_or_else(|| "default".into()),
             python_base_image: flags
                 .python_base_image
                 .or(file.python_base_image)

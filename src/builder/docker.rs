@@ -9,9 +9,9 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use super::{BuildContext, BuildError, ImageBuilder};
+use crate::executor::ExecutorError;
 use crate::executor::docker::DockerConn;
 use crate::executor::docker::conn::is_not_found;
-use crate::executor::{CALLBACK_LABEL, ExecutorError, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 /// Lines of build output kept for `details.log`.
 const LOG_TAIL_LINES: usize = 60;
@@ -49,17 +49,14 @@ impl ImageBuilder for DockerBuilder {
         }
     }
 
-    async fn build(&self, ctx: &BuildContext, callback: &str) -> Result<(), BuildError> {
+    // No build-time labels: each one costs the classic builder an extra committed step; the
+    // repository name `<repository>/<path>` already says whose image it is.
+    async fn build(&self, ctx: &BuildContext) -> Result<(), BuildError> {
         let docker = self.conn.client().await.map_err(unavailable)?;
         let args = HashMap::from([("BASE_IMAGE", ctx.base_image.as_str())]);
-        let labels = HashMap::from([
-            (MANAGED_BY_LABEL, MANAGED_BY_VALUE),
-            (CALLBACK_LABEL, callback),
-        ]);
         let options = BuildImageOptionsBuilder::new()
             .t(&ctx.image)
             .buildargs(&args)
-            .labels(&labels)
             .rm(true)
             .forcerm(true)
             .build();
@@ -91,15 +88,9 @@ impl ImageBuilder for DockerBuilder {
         Ok(())
     }
 
-    async fn prune(&self, callback: &str, keep: &[String]) -> Result<Vec<String>, BuildError> {
+    async fn prune(&self, repository: &str, keep: &[String]) -> Result<Vec<String>, BuildError> {
         let docker = self.conn.client().await.map_err(unavailable)?;
-        let filters = HashMap::from([(
-            "label",
-            vec![
-                format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"),
-                format!("{CALLBACK_LABEL}={callback}"),
-            ],
-        )]);
+        let filters = HashMap::from([("reference", vec![repository.to_owned()])]);
         let options = ListImagesOptionsBuilder::new().filters(&filters).build();
         let images = self
             .conn

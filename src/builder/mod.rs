@@ -24,7 +24,8 @@ pub trait ImageBuilder: Send + Sync + 'static {
     /// Whether `image` exists locally.
     async fn exists(&self, image: &str) -> Result<bool, BuildError>;
     /// Builds `ctx.image` from its context.
-    async fn build(&self, ctx: &BuildContext, callback: &str) -> Result<(), BuildError>;
-    /// Removes images of `callback` other than `keep`; returns the removed tags.
-    async fn prune(&self, callback: &str, keep: &[String]) -> Result<Vec<String>, BuildError>;
+    async fn build(&self, ctx: &BuildContext) -> Result<(), BuildError>;
+    /// Removes the images of `repository` (all tags) other than `keep`; returns the removed
+    /// tags. An image still used by a container stays.
+    async fn prune(&self, repository: &str, keep: &[String]) -> Result<Vec<String>, BuildError>;
 }

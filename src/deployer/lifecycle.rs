@@ -54,7 +54,11 @@ impl Deployer {
                 self.executor.remove(&o.instance.id).await?;
             }
         }
-        if let Err(e) = self.builder.prune(path, &[]).await {
+        if let Err(e) = self
+            .builder
+            .prune(&self.config.repository_of(path), &[])
+            .await
+        {
             tracing::warn!(callback.path = %path, error = %e, "cannot remove images");
         }
         Ok(())

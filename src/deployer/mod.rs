@@ -64,6 +64,13 @@ pub struct DeployerConfig {
     pub image_repository: String,
 }
 
+impl DeployerConfig {
+    /// The image repository of one callback: `<prefix>/<path>`.
+    pub fn repository_of(&self, path: &str) -> String {
+        format!("{}/{path}", self.image_repository)
+    }
+}
+
 /// Deploys, undeploys and reconciles callbacks.
 pub struct Deployer {
     store: Store,
@@ -182,7 +189,7 @@ impl Deployer {
         if !exists {
             let started = std::time::Instant::now();
             self.builder
-                .build(&ctx, &path)
+                .build(&ctx)
                 .await
                 .map_err(|e| build_error(&path, e))?;
             tracing::info!(callback.path = %path, image = %ctx.image, duration_ms = started.elapsed().as_millis() as u64, "image built");
@@ -221,11 +228,12 @@ impl Deployer {
     /// Drains a replaced revision in the background, then drops images no longer used.
     fn retire(&self, old: Arc<Pool>, keep_image: Option<String>) {
         let builder = Arc::clone(&self.builder);
+        let repository = self.config.repository_of(&old.spec.path);
         let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
         tokio::spawn(async move {
             old.drain(grace).await;
             let keep: Vec<String> = keep_image.into_iter().collect();
-            if let Err(e) = builder.prune(&old.spec.path, &keep).await {
+            if let Err(e) = builder.prune(&repository, &keep).await {
                 tracing::warn!(callback.path = %old.spec.path, error = %e, "cannot prune images");
             }
         });

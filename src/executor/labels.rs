@@ -8,3 +8,5 @@ pub const MANAGED_BY_VALUE: &str = "faas-gateway";
 pub const CALLBACK_LABEL: &str = "faas.callback";
 /// The revision an instance serves.
 pub const REVISION_LABEL: &str = "faas.revision";
+/// Which gateway owns an instance (`--gateway-id`), so gateways can share a daemon.
+pub const GATEWAY_LABEL: &str = "faas.gateway";

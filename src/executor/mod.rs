@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use labels::{CALLBACK_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL};
+pub use labels::{
+    CALLBACK_LABEL, GATEWAY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL,
+};
 
 /// Errors of a backend.
 #[derive(Debug, Clone, thiserror::Error)]

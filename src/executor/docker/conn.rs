@@ -1,8 +1,7 @@
 //! One bollard client shared by the executor and the image builder, with the API version
 //! negotiated lazily so the gateway can start while the daemon is down.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -12,50 +11,74 @@ use crate::executor::ExecutorError;
 /// Bound on one control call (create, inspect, remove …); builds and log streams are not bound.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A Docker connection; cheap to clone.
+/// A Docker connection; cheap to clone. Connecting (and agreeing on an API version) happens on
+/// first use and again after a failure, so the gateway starts and recovers while the daemon is
+/// down.
 #[derive(Clone)]
 pub struct DockerConn {
-    docker: Docker,
-    negotiated: Arc<AtomicBool>,
+    host: Option<String>,
+    docker: Arc<Mutex<Option<Docker>>>,
 }
 
 impl DockerConn {
-    /// Connects the way the Docker CLI does (`DOCKER_HOST`, else the local socket).
-    pub fn from_env() -> Result<Self, ExecutorError> {
+    /// A connection to `host` (`unix://…`, `tcp://…`), or the local socket when `None`.
+    pub fn connect(host: Option<&str>) -> Self {
+        DockerConn {
+            host: host.map(str::to_owned),
+            docker: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn open(&self) -> Result<Docker, ExecutorError> {
+        let docker = match &self.host {
+            Some(h) => Docker::connect_with_host(h),
+            None => Docker::connect_with_local_defaults(),
+        };
         // Builds stream for minutes; bollard's own timeout would cut them, so calls that must
         // be quick are bounded with `CALL_TIMEOUT` instead.
-        let docker = Docker::connect_with_defaults()
+        Ok(docker
             .map_err(unavailable)?
-            .with_timeout(Duration::from_secs(3600));
-        Ok(DockerConn {
-            docker,
-            negotiated: Arc::new(AtomicBool::new(false)),
-        })
+            .with_timeout(Duration::from_secs(3600)))
     }
 
-    /// The client, after agreeing on an API version with the daemon (once per connection; the
-    /// version is shared by every clone).
-    pub async fn client(&self) -> Result<&Docker, ExecutorError> {
-        if !self.negotiated.load(Ordering::Acquire) {
-            let fut = self.docker.clone().negotiate_version();
-            tokio::time::timeout(CALL_TIMEOUT, fut)
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(map_err)?;
-            self.negotiated.store(true, Ordering::Release);
+    /// The client, connected and with an API version agreed with the daemon.
+    pub async fn client(&self) -> Result<Docker, ExecutorError> {
+        if let Some(d) = self
+            .docker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(d.clone());
         }
-        Ok(&self.docker)
+        let fut = self.open()?.negotiate_version();
+        let docker = tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(map_err)?;
+        *self.docker.lock().unwrap_or_else(|p| p.into_inner()) = Some(docker.clone());
+        Ok(docker)
     }
 
-    /// Runs one control call with [`CALL_TIMEOUT`], mapping its error.
+    /// Forgets the connection after a transport failure, so the next call reconnects.
+    pub fn reset(&self) {
+        *self.docker.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Runs one control call with [`CALL_TIMEOUT`], mapping its error; a transport failure
+    /// drops the connection so the next call reconnects.
     pub async fn call<T, F>(&self, fut: F) -> Result<T, ExecutorError>
     where
         F: Future<Output = Result<T, bollard::errors::Error>>,
     {
-        tokio::time::timeout(CALL_TIMEOUT, fut)
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(map_err)
+        let result = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+            Err(_) => Err(timed_out()),
+            Ok(r) => r.map_err(map_err),
+        };
+        if let Err(ExecutorError::Unavailable { .. }) = &result {
+            self.reset();
+        }
+        result
     }
 }
 

@@ -20,8 +20,8 @@ pub use conn::DockerConn;
 use conn::is_not_found;
 
 use super::{
-    CALLBACK_LABEL, Executor, ExecutorError, Instance, InstanceSpec, InstanceStatus, LogLine,
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
+    CALLBACK_LABEL, Executor, ExecutorError, GATEWAY_LABEL, Instance, InstanceSpec, InstanceStatus,
+    LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
 };
 
 /// Port the runtime listens on inside the container.
@@ -41,20 +41,32 @@ pub enum InstanceAddress {
     Network,
 }
 
+/// Where and how a Docker executor runs instances.
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    pub network: String,
+    pub address: InstanceAddress,
+    /// Value of the `faas.gateway` label: gateways sharing one daemon leave each other's
+    /// containers alone.
+    pub gateway_id: String,
+}
+
 /// Runs instances as Docker containers.
 pub struct DockerExecutor {
     conn: DockerConn,
     network: String,
     address: InstanceAddress,
+    gateway_id: String,
 }
 
 impl DockerExecutor {
-    /// An executor placing instances on `network`.
-    pub fn new(conn: DockerConn, network: String, address: InstanceAddress) -> Self {
+    /// An executor over `conn`.
+    pub fn new(conn: DockerConn, settings: DockerSettings) -> Self {
         DockerExecutor {
             conn,
-            network,
-            address,
+            network: settings.network,
+            address: settings.address,
+            gateway_id: settings.gateway_id,
         }
     }
 
@@ -119,6 +131,7 @@ impl DockerExecutor {
             user: Some("10001:10001".into()),
             labels: Some(HashMap::from([
                 (MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into()),
+                (GATEWAY_LABEL.into(), self.gateway_id.clone()),
                 (CALLBACK_LABEL.into(), spec.callback.clone()),
                 (REVISION_LABEL.into(), spec.revision.to_string()),
             ])),
@@ -282,7 +295,10 @@ impl Executor for DockerExecutor {
         let docker = self.conn.client().await?;
         let filters = HashMap::from([(
             "label",
-            vec![format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")],
+            vec![
+                format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"),
+                format!("{GATEWAY_LABEL}={}", self.gateway_id),
+            ],
         )]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
@@ -305,6 +321,6 @@ impl Executor for DockerExecutor {
 
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {
         let docker = self.conn.client().await?;
-        logs::collect(docker, ids, tail).await
+        logs::collect(&docker, ids, tail).await
     }
 }
