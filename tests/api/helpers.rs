@@ -99,6 +99,13 @@ pub struct Persisted {
     paths: Vec<String>,
 }
 
+impl Persisted {
+    /// The stopped gateway's name (its containers' `faas.gateway` label).
+    pub fn gateway_id(&self) -> &str {
+        &self.gateway_id
+    }
+}
+
 /// A running gateway.
 pub struct TestApp {
     pub base: String,
