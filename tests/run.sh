@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: runtime conformance, unit and integration tests against real Docker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+docker/ensure-docker.sh
+eval "$(docker/base-images.sh | sed 's/^/export /')"
+
+echo "== runtime conformance (python, node)"
+python3 runtimes/conformance_test.py
+
+echo "== shell scripts"
+if command -v shellcheck >/dev/null 2>&1; then
+    shellcheck start.sh tests/*.sh docker/*.sh .ci/run
+else
+    echo "shellcheck not installed: skipped"
+fi
+
+echo "== cargo tests (unit + integration against Docker)"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --no-fail-fast
+else
+    cargo test --locked --no-fail-fast
+fi
