@@ -5,18 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::ImageBuilder;
 use crate::builder::docker::DockerBuilder;
+use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
-use crate::deployer::{Deployer, DeployerConfig};
+use crate::deployer::Deployer;
 use crate::executor::Executor;
 use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
 use crate::invoker::{Invoker, http_client};
 use crate::model::SpecDefaults;
 use crate::pool::registry::Registry;
-use crate::pool::{PoolDeps, PoolLimits, scaler};
+use crate::pool::{PoolDeps, PoolEvent, PoolLimits, scaler, supervisor};
 use crate::store::Store;
 
 /// Limits the API enforces itself.
@@ -52,6 +53,7 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     registry: Arc<Registry>,
+    pool_events: mpsc::UnboundedReceiver<PoolEvent>,
 }
 
 /// Errors while building the app.
@@ -93,6 +95,15 @@ impl App {
         let store = Store::open(&config.db)?;
         let registry = Arc::new(Registry::default());
         let client = http_client();
+        let images = Images::new(
+            builder,
+            ImageConfig {
+                python_base_image: config.python_base_image.clone(),
+                node_base_image: config.node_base_image.clone(),
+                repository: "faas-fn".into(),
+            },
+        );
+        let (events, pool_events) = mpsc::unbounded_channel();
         let pool_deps = PoolDeps {
             executor: Arc::clone(&executor),
             client: client.clone(),
@@ -100,18 +111,10 @@ impl App {
                 queue_len: config.queue_len,
                 startup_timeout: config.startup_timeout,
             },
+            images,
+            events,
         };
-        let deployer = Deployer::new(
-            store.clone(),
-            Arc::clone(&registry),
-            builder,
-            pool_deps,
-            DeployerConfig {
-                python_base_image: config.python_base_image.clone(),
-                node_base_image: config.node_base_image.clone(),
-                image_repository: "faas-fn".into(),
-            },
-        );
+        let deployer = Deployer::new(store.clone(), Arc::clone(&registry), pool_deps);
         let invoker = Arc::new(Invoker::new(
             Arc::clone(&registry),
             Arc::clone(&executor),
@@ -140,6 +143,7 @@ impl App {
             listener,
             state,
             registry,
+            pool_events,
         })
     }
 
@@ -159,6 +163,14 @@ impl App {
             Duration::from_secs(1),
             shutdown.clone(),
         ));
+        let supervisor = tokio::spawn(supervisor::run(
+            Arc::clone(&self.state.executor),
+            Arc::clone(&self.registry),
+            shutdown.clone(),
+        ));
+        let deployer = Arc::clone(&self.state.deployer);
+        let recorder =
+            tokio::spawn(async move { deployer.record_pool_events(self.pool_events).await });
         let router = crate::api::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -167,7 +179,8 @@ impl App {
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
         shutdown.cancel();
-        let _ = scaler.await;
+        let _ = tokio::join!(scaler, supervisor);
+        recorder.abort();
         served
     }
 }

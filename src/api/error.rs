@@ -142,6 +142,11 @@ fn start_failure(path: &str, e: StartError) -> ApiError {
             ),
         )
         .with_details(json!({ "log": log })),
+        StartError::ImageUnavailable { image, reason } => ApiError::new(
+            ErrorCode::ImagePullFailed,
+            format!("{path}: image {image} is missing and could not be rebuilt: {reason}"),
+        )
+        .with_details(json!({ "image": image })),
         StartError::Backend(e) => e.into(),
     }
 }
@@ -199,14 +204,17 @@ impl From<InvokeError> for ApiError {
                 ApiError::new(ErrorCode::FunctionOomKilled, message)
                     .with_details(json!({ "memory_mb": memory_mb }))
             }
-            InvokeError::Start { path, source } => match source {
-                StartError::Backend(e) => e.into(),
-                StartError::Exited { exit_code, .. } => {
-                    ApiError::new(ErrorCode::FunctionCrashed, format!("{path}: {message}"))
-                        .with_details(json!({ "exit_code": exit_code }))
-                }
-                StartError::Timeout { .. } => ApiError::new(ErrorCode::FunctionTimeout, message),
+            InvokeError::CrashLoop { retry_after_s, .. } => ApiError {
+                retry_after_s: Some(retry_after_s),
+                ..ApiError::new(
+                    ErrorCode::FunctionCrashLoop,
+                    format!("{message}; see last_error and the logs of GET /callbacks/<path>"),
+                )
             },
+            InvokeError::ImageUnavailable { image, .. } => {
+                ApiError::new(ErrorCode::ImagePullFailed, message)
+                    .with_details(json!({ "image": image }))
+            }
             InvokeError::Backend(e) => e.into(),
         }
     }

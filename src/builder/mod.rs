@@ -2,10 +2,12 @@
 
 mod context;
 pub mod docker;
+mod images;
 
 use async_trait::async_trait;
 
 pub use context::{BuildContext, build_context};
+pub use images::{ImageConfig, Images};
 
 /// Errors of an image build.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -54,13 +54,7 @@ impl Deployer {
                 self.executor.remove(&o.instance.id).await?;
             }
         }
-        if let Err(e) = self
-            .builder
-            .prune(&self.config.repository_of(path), &[])
-            .await
-        {
-            tracing::warn!(callback.path = %path, error = %e, "cannot remove images");
-        }
+        self.images.prune(path, &[]).await;
         Ok(())
     }
 
@@ -121,6 +115,9 @@ impl Deployer {
                     pool.adopt(o.instance);
                     adopted += 1;
                 }
+                // An exited instance of a serving revision keeps its output for the logs until
+                // the supervisor's sweep.
+                Some(pool) if pool.revision == o.revision => {}
                 _ => {
                     self.executor.remove(&o.instance.id).await?;
                     removed += 1;

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::builder::{BuildError, ImageBuilder, build_context};
+use crate::builder::{BuildError, Images};
 use crate::executor::{Executor, ExecutorError};
 use crate::model::{
     CallbackRecord, CallbackSpec, CallbackState, CallbackView, ErrorCode, FieldErrors, LastError,
-    Mode, Runtime,
+    Mode,
 };
 use crate::pool::registry::{Registry, Route};
-use crate::pool::{Pool, PoolDeps, StartError};
+use crate::pool::{Pool, PoolDeps, PoolEvent, StartError};
 use crate::store::{Store, StoreError};
 
 use locks::DeployLocks;
@@ -55,49 +55,25 @@ pub enum DeployOutcome {
     Accepted,
 }
 
-/// Settings of the deployer.
-#[derive(Debug, Clone)]
-pub struct DeployerConfig {
-    pub python_base_image: String,
-    pub node_base_image: String,
-    /// Repository prefix of function images.
-    pub image_repository: String,
-}
-
-impl DeployerConfig {
-    /// The image repository of one callback: `<prefix>/<path>`.
-    pub fn repository_of(&self, path: &str) -> String {
-        format!("{}/{path}", self.image_repository)
-    }
-}
-
 /// Deploys, undeploys and reconciles callbacks.
 pub struct Deployer {
     store: Store,
     registry: Arc<Registry>,
     executor: Arc<dyn Executor>,
-    builder: Arc<dyn ImageBuilder>,
+    images: Images,
     pool_deps: PoolDeps,
-    config: DeployerConfig,
     locks: DeployLocks,
 }
 
 impl Deployer {
     /// A deployer over the given parts.
-    pub fn new(
-        store: Store,
-        registry: Arc<Registry>,
-        builder: Arc<dyn ImageBuilder>,
-        pool_deps: PoolDeps,
-        config: DeployerConfig,
-    ) -> Arc<Self> {
+    pub fn new(store: Store, registry: Arc<Registry>, pool_deps: PoolDeps) -> Arc<Self> {
         Arc::new(Deployer {
             store,
             registry,
             executor: Arc::clone(&pool_deps.executor),
-            builder,
+            images: pool_deps.images.clone(),
             pool_deps,
-            config,
             locks: DeployLocks::default(),
         })
     }
@@ -176,24 +152,11 @@ impl Deployer {
 
     async fn try_roll_out(&self, spec: CallbackSpec) -> Result<CallbackRecord, DeployError> {
         let path = spec.path.clone();
-        let base = match spec.runtime {
-            Runtime::Python => &self.config.python_base_image,
-            Runtime::Node => &self.config.node_base_image,
-        };
-        let ctx = build_context(&spec, base, &self.config.image_repository);
-        let exists = self
-            .builder
-            .exists(&ctx.image)
+        let image = self
+            .images
+            .ensure(&spec)
             .await
             .map_err(|e| build_error(&path, e))?;
-        if !exists {
-            let started = std::time::Instant::now();
-            self.builder
-                .build(&ctx)
-                .await
-                .map_err(|e| build_error(&path, e))?;
-            tracing::info!(callback.path = %path, image = %ctx.image, duration_ms = started.elapsed().as_millis() as u64, "image built");
-        }
         self.store
             .set_state(&path, CallbackState::Starting, None)
             .await?;
@@ -202,7 +165,7 @@ impl Deployer {
         let pool = Pool::new(
             spec.clone(),
             revision,
-            ctx.image.clone(),
+            image.clone(),
             self.pool_deps.clone(),
         );
         pool.start_initial(initial)
@@ -216,10 +179,10 @@ impl Deployer {
             })?;
         let rec = self
             .store
-            .commit_revision(&spec, &ctx.image, CallbackState::Ready)
+            .commit_revision(&spec, &image, CallbackState::Ready)
             .await?;
         if let Some(Route::Serving(old)) = self.registry.set(&path, Route::Serving(pool)) {
-            self.retire(old, Some(ctx.image));
+            self.retire(old, Some(image));
         }
         tracing::info!(callback.path = %path, revision, "revision serving");
         Ok(rec)
@@ -227,15 +190,12 @@ impl Deployer {
 
     /// Drains a replaced revision in the background, then drops images no longer used.
     fn retire(&self, old: Arc<Pool>, keep_image: Option<String>) {
-        let builder = Arc::clone(&self.builder);
-        let repository = self.config.repository_of(&old.spec.path);
+        let images = self.images.clone();
         let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
         tokio::spawn(async move {
             old.drain(grace).await;
             let keep: Vec<String> = keep_image.into_iter().collect();
-            if let Err(e) = builder.prune(&repository, &keep).await {
-                tracing::warn!(callback.path = %old.spec.path, error = %e, "cannot prune images");
-            }
+            images.prune(&old.spec.path, &keep).await;
         });
     }
 
@@ -261,6 +221,41 @@ impl Deployer {
         }
     }
 
+    /// Writes what pools report (deaths, failed starts, recoveries) into the records, until
+    /// the channel closes.
+    pub async fn record_pool_events(
+        &self,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<PoolEvent>,
+    ) {
+        while let Some(event) = events.recv().await {
+            let result = match &event {
+                PoolEvent::Failed {
+                    path,
+                    revision,
+                    error,
+                    crash_loop,
+                } => {
+                    let state = if *crash_loop {
+                        CallbackState::CrashLoop
+                    } else {
+                        CallbackState::Ready
+                    };
+                    self.store
+                        .record_runtime_state(path, *revision, state, Some(error))
+                        .await
+                }
+                PoolEvent::Recovered { path, revision } => {
+                    self.store
+                        .record_runtime_state(path, *revision, CallbackState::Ready, None)
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, ?event, "cannot record a pool event");
+            }
+        }
+    }
+
     async fn record(&self, path: &str) -> Result<CallbackRecord, DeployError> {
         self.store
             .callback(path)
@@ -274,8 +269,12 @@ impl Deployer {
             .registry
             .pool(&rec.spec.path)
             .filter(|p| p.revision == rec.revision);
+        let looping = pool.as_ref().is_some_and(|p| p.crash_looping());
         let instances = pool.map(|p| p.instances()).unwrap_or_default();
         let mut view = CallbackView::new(rec, instances);
+        if looping && view.state.is_serving() {
+            view.state = CallbackState::CrashLoop;
+        }
         if view.state == CallbackState::Ready
             && view.instances.is_empty()
             && rec.spec.mode == Mode::Service

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 pub use labels::{
@@ -61,6 +62,16 @@ pub struct ObservedInstance {
     pub callback: String,
     pub revision: u64,
     pub running: bool,
+    /// When it stopped, for one that is not running.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// An instance of this gateway stopped (reported as it happens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceExit {
+    pub id: String,
+    pub exit_code: i64,
+    pub oom_killed: bool,
 }
 
 /// How an instance stands, from the backend's point of view.
@@ -102,6 +113,11 @@ pub trait Executor: Send + Sync + 'static {
     async fn start(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError>;
     /// Removes an instance, killing it if it still runs. Removing a gone instance is fine.
     async fn remove(&self, id: &str) -> Result<(), ExecutorError>;
+    /// Kills an instance but keeps it, so its output can still be read.
+    async fn stop(&self, id: &str) -> Result<(), ExecutorError>;
+    /// Sends every exit of this gateway's instances to `tx` as it happens, until the backend's
+    /// event stream ends (an error when it broke).
+    async fn watch(&self, tx: mpsc::Sender<InstanceExit>) -> Result<(), ExecutorError>;
     /// How an instance stands.
     async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError>;
     /// Every instance carrying the gateway's labels, running or not.

@@ -16,9 +16,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
-use crate::executor::{Executor, ExecutorError, InstanceStatus};
+use crate::executor::{Executor, ExecutorError, InstanceExit, InstanceStatus};
 use crate::pool::registry::{Registry, Route};
 use crate::pool::{Pool, PoolError, StartError};
+
+/// How long a broken call waits for the backend to record its instance's exit.
+const DEATH_CONFIRMATION: Duration = Duration::from_secs(2);
 
 /// The pooled HTTP/1.1 client used for every call to an instance.
 pub type HttpClient = Client<HttpConnector, Body>;
@@ -55,8 +58,14 @@ pub enum InvokeError {
         "an instance of callback {path} was killed for exceeding its memory limit of {memory_mb} MB"
     )]
     OomKilled { path: String, memory_mb: u32 },
-    #[error("an instance of callback {path} could not start: {source}")]
-    Start { path: String, source: StartError },
+    #[error("callback {path} keeps crashing; the next start is in {retry_after_s} s")]
+    CrashLoop { path: String, retry_after_s: u64 },
+    #[error("image {image} of callback {path} is missing and could not be rebuilt: {reason}")]
+    ImageUnavailable {
+        path: String,
+        image: String,
+        reason: String,
+    },
     #[error(transparent)]
     Backend(#[from] ExecutorError),
 }
@@ -179,26 +188,41 @@ impl Invoker {
         ))
     }
 
-    /// The connection to an instance broke: find out how it died and take it out of service.
+    /// The connection to an instance broke: find out how it died (the backend may take a
+    /// moment to record the exit) and take it out of service.
     async fn instance_failed(&self, pool: &Arc<Pool>, id: &str) -> InvokeError {
         let path = pool.spec.path.clone();
-        let status = self.executor.status(id).await;
-        pool.evict(id);
-        match status {
+        let mut status = self.executor.status(id).await;
+        let deadline = Instant::now() + DEATH_CONFIRMATION;
+        while matches!(status, Ok(InstanceStatus::Running)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            status = self.executor.status(id).await;
+        }
+        let (exit_code, oom_killed) = match status {
             Ok(InstanceStatus::Exited {
-                oom_killed: true, ..
-            }) => InvokeError::OomKilled {
+                exit_code,
+                oom_killed,
+            }) => (exit_code, oom_killed),
+            Ok(InstanceStatus::Running) => {
+                // Alive but it dropped the connection: not to be trusted with another call.
+                pool.evict(id);
+                (-1, false)
+            }
+            Ok(InstanceStatus::Gone) => (-1, false),
+            Err(e) => return InvokeError::Backend(e),
+        };
+        pool.instance_died(&InstanceExit {
+            id: id.to_owned(),
+            exit_code,
+            oom_killed,
+        });
+        if oom_killed {
+            InvokeError::OomKilled {
                 path,
                 memory_mb: pool.spec.memory_mb,
-            },
-            Ok(InstanceStatus::Exited { exit_code, .. }) => {
-                InvokeError::Crashed { path, exit_code }
             }
-            Ok(InstanceStatus::Running | InstanceStatus::Gone) => InvokeError::Crashed {
-                path,
-                exit_code: -1,
-            },
-            Err(e) => InvokeError::Backend(e),
+        } else {
+            InvokeError::Crashed { path, exit_code }
         }
     }
 
@@ -226,6 +250,17 @@ impl Invoker {
                 InvokeError::Crashed { path, exit_code }
             }
             PoolError::Start(StartError::Backend(e)) => InvokeError::Backend(e),
+            PoolError::Start(StartError::ImageUnavailable { image, reason }) => {
+                InvokeError::ImageUnavailable {
+                    path,
+                    image,
+                    reason,
+                }
+            }
+            PoolError::CrashLoop { retry_after } => InvokeError::CrashLoop {
+                path,
+                retry_after_s: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
         }
     }
 }

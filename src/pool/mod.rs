@@ -5,24 +5,29 @@
 //! All bookkeeping sits behind one `std::sync::Mutex` per revision, held only for a few field
 //! updates and never across an `.await`; slow work (starting, removing) runs in spawned tasks.
 
+mod crash;
 mod lease;
+mod lifecycle;
 pub mod registry;
 pub mod scaler;
 mod start;
+pub mod supervisor;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use lease::Lease;
-pub use start::{START_LOG_LINES, StartError, output_tail, start_instance};
+pub use start::{OnFailure, START_LOG_LINES, StartError, output_tail, start_instance};
 
+use crate::builder::Images;
 use crate::executor::{Executor, Instance, InstanceSpec};
 use crate::invoker::HttpClient;
-use crate::model::{CallbackSpec, InstanceState, InstanceView};
+use crate::model::{CallbackSpec, InstanceState, InstanceView, LastError};
+use crash::CrashTracker;
 
 /// Why no instance slot could be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,8 +39,25 @@ pub enum PoolError {
     /// The revision is being replaced; the caller retries on the current one.
     #[error("the revision is draining")]
     Draining,
+    /// Repeated crashes: starts are backing off.
+    #[error("the callback keeps crashing; starts are backing off")]
+    CrashLoop { retry_after: Duration },
     #[error(transparent)]
     Start(#[from] StartError),
+}
+
+/// What a pool reports for the callback's record (its state and `last_error`).
+#[derive(Debug, Clone)]
+pub enum PoolEvent {
+    /// An instance failed to start or died.
+    Failed {
+        path: String,
+        revision: u64,
+        error: LastError,
+        crash_loop: bool,
+    },
+    /// An instance started after a crash loop: the loop is over.
+    Recovered { path: String, revision: u64 },
 }
 
 /// Limits shared by every pool.
@@ -51,6 +73,10 @@ pub struct PoolDeps {
     pub executor: Arc<dyn Executor>,
     pub client: HttpClient,
     pub limits: PoolLimits,
+    /// To rebuild an image removed behind the gateway's back.
+    pub images: Images,
+    /// Failures and recoveries, for the callback's record.
+    pub events: mpsc::UnboundedSender<PoolEvent>,
 }
 
 struct Slot {
@@ -69,6 +95,7 @@ struct PoolState {
     starting: u32,
     waiters: VecDeque<Waiter>,
     draining: bool,
+    crash: CrashTracker,
 }
 
 /// The instances of one revision of one callback.
@@ -137,6 +164,11 @@ impl Pool {
             if let Some(i) = self.pick(&st) {
                 return Ok(self.lease(&mut st, i, false));
             }
+            if st.starting == 0
+                && let Some(retry_after) = st.crash.retry_after(Instant::now())
+            {
+                return Err(PoolError::CrashLoop { retry_after });
+            }
             st.waiters.retain(|w| !w.is_closed());
             if st.waiters.len() >= self.deps.limits.queue_len {
                 return Err(PoolError::QueueFull);
@@ -175,40 +207,11 @@ impl Pool {
     fn scale_up(self: &Arc<Self>, st: &mut PoolState) {
         let live = st.slots.len() as u32 + st.starting;
         let covered = st.starting as usize * self.spec.concurrency as usize;
-        if live < self.spec.max_instances && st.waiters.len() > covered {
+        let may_start = st.crash.may_start(Instant::now());
+        if may_start && live < self.spec.max_instances && st.waiters.len() > covered {
             st.starting += 1;
             let pool = Arc::clone(self);
             tokio::spawn(async move { pool.start_one().await });
-        }
-    }
-
-    async fn start_one(self: Arc<Self>) {
-        let spec = self.instance_spec();
-        let d = &self.deps;
-        let result = start_instance(
-            d.executor.as_ref(),
-            &d.client,
-            &spec,
-            d.limits.startup_timeout,
-        )
-        .await;
-        let mut st = self.lock();
-        st.starting -= 1;
-        match result {
-            Ok(instance) => {
-                tracing::info!(callback.path = %self.spec.path, instance.id = %instance.id, "instance ready");
-                self.add_slot(&mut st, instance, true);
-            }
-            Err(e) => {
-                tracing::warn!(callback.path = %self.spec.path, error = %e, "instance failed to start");
-                // Calls wait for a start; when none is left and nothing serves, they fail now
-                // with the cause rather than at their deadline.
-                if st.starting == 0 && !st.slots.iter().any(|s| s.state == InstanceState::Ready) {
-                    for w in st.waiters.drain(..) {
-                        let _ = w.send(Err(PoolError::Start(e.clone())));
-                    }
-                }
-            }
         }
     }
 
@@ -258,107 +261,6 @@ impl Pool {
         self.released.notify_waiters();
     }
 
-    /// Takes an instance out of service (it died or is wedged) and removes it; queued calls
-    /// get a replacement when below `max_instances`.
-    pub fn evict(self: &Arc<Self>, id: &str) {
-        let mut st = self.lock();
-        let Some(i) = st.slots.iter().position(|s| s.instance.id == id) else {
-            return;
-        };
-        st.slots.remove(i);
-        if !st.draining {
-            self.scale_up(&mut st);
-        }
-        drop(st);
-        self.remove_in_background(id.to_owned());
-    }
-
-    fn remove_in_background(&self, id: String) {
-        let executor = Arc::clone(&self.deps.executor);
-        tokio::spawn(async move {
-            if let Err(e) = executor.remove(&id).await {
-                tracing::warn!(instance.id = %id, error = %e, "cannot remove an instance");
-            }
-        });
-    }
-
-    /// Starts `n` instances at once and waits until all are ready (a deploy).
-    pub async fn start_initial(self: &Arc<Self>, n: u32) -> Result<(), StartError> {
-        let spec = self.instance_spec();
-        let d = &self.deps;
-        let starts = (0..n.max(1)).map(|_| {
-            start_instance(
-                d.executor.as_ref(),
-                &d.client,
-                &spec,
-                d.limits.startup_timeout,
-            )
-        });
-        let mut first_error = None;
-        for result in futures::future::join_all(starts).await {
-            match result {
-                Ok(instance) => self.add_slot(&mut self.lock(), instance, false),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            None => Ok(()),
-            Some(e) => {
-                self.remove_all().await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Takes over instances found running with this revision's labels.
-    pub fn adopt(self: &Arc<Self>, instance: Instance) {
-        self.add_slot(&mut self.lock(), instance, false);
-    }
-
-    /// Stops taking calls: queued ones retry on the new revision, calls in flight finish (up to
-    /// `grace`), then every instance is removed.
-    pub async fn drain(self: &Arc<Self>, grace: Duration) {
-        {
-            let mut st = self.lock();
-            st.draining = true;
-            for slot in &mut st.slots {
-                slot.state = InstanceState::Draining;
-            }
-            for w in st.waiters.drain(..) {
-                let _ = w.send(Err(PoolError::Draining));
-            }
-        }
-        let deadline = Instant::now() + grace;
-        loop {
-            let notified = self.released.notified();
-            if self.lock().slots.iter().all(|s| s.in_flight == 0) {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                tracing::warn!(callback.path = %self.spec.path, "drain grace expired with calls in flight");
-                break;
-            }
-        }
-        self.remove_all().await;
-    }
-
-    /// Removes every instance now.
-    pub async fn remove_all(&self) {
-        let ids: Vec<String> = {
-            let mut st = self.lock();
-            st.draining = true;
-            st.slots.drain(..).map(|s| s.instance.id).collect()
-        };
-        let executor = &self.deps.executor;
-        for r in futures::future::join_all(ids.iter().map(|id| executor.remove(id))).await {
-            if let Err(e) = r {
-                tracing::warn!(callback.path = %self.spec.path, error = %e, "cannot remove an instance");
-            }
-        }
-    }
-
     /// The instances as the API shows them.
     pub fn instances(&self) -> Vec<InstanceView> {
         self.lock()
@@ -374,7 +276,12 @@ impl Pool {
             .collect()
     }
 
-    /// Ids of the instances, for logs.
+    /// Whether the revision is in a crash loop.
+    pub fn crash_looping(&self) -> bool {
+        self.lock().crash.looping()
+    }
+
+    /// Ids of the instances in service.
     pub fn instance_ids(&self) -> Vec<String> {
         self.lock()
             .slots

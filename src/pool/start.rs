@@ -25,21 +25,35 @@ pub enum StartError {
     /// It ran but never answered its health check in time.
     #[error("the instance did not answer its health check within {timeout_ms} ms")]
     Timeout { timeout_ms: u64, log: String },
-    /// The backend failed (unreachable daemon, missing image …).
+    /// The image is gone and could not be rebuilt.
+    #[error("image {image} is missing and rebuilding it failed: {reason}")]
+    ImageUnavailable { image: String, reason: String },
+    /// The backend failed (unreachable daemon …).
     #[error(transparent)]
     Backend(#[from] ExecutorError),
 }
 
-/// Starts an instance and waits for its health check; a failed instance is removed.
+/// What happens to an instance that failed to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Remove it (a deploy: its output is returned in the error).
+    Remove,
+    /// Keep one that exited, so its output stays readable in the logs (a cold start).
+    KeepExited,
+}
+
+/// Starts an instance and waits for its health check.
 pub async fn start_instance(
     executor: &dyn Executor,
     client: &HttpClient,
     spec: &InstanceSpec,
     timeout: Duration,
+    on_failure: OnFailure,
 ) -> Result<Instance, StartError> {
     let instance = executor.start(spec).await?;
     match wait_healthy(executor, client, &instance, timeout).await {
         Ok(()) => Ok(instance),
+        Err(e @ StartError::Exited { .. }) if on_failure == OnFailure::KeepExited => Err(e),
         Err(e) => {
             if let Err(rm) = executor.remove(&instance.id).await {
                 tracing::warn!(instance.id = %instance.id, error = %rm, "cannot remove a failed instance");

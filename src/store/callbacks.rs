@@ -148,6 +148,30 @@ impl Store {
         .await
     }
 
+    /// Records what happened to a serving revision's instances (a crash, a crash loop, a
+    /// recovery), unless a deploy or undeploy has moved the record on meanwhile.
+    pub async fn record_runtime_state(
+        &self,
+        path: &str,
+        revision: u64,
+        state: CallbackState,
+        last_error: Option<&LastError>,
+    ) -> Result<(), StoreError> {
+        let path = path.to_owned();
+        let err = json_error(last_error)?;
+        let rev = i64::try_from(revision).unwrap_or(i64::MAX);
+        let now = Utc::now().to_rfc3339();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE callbacks SET state = ?3, last_error = COALESCE(?4, last_error), updated_at = ?5
+                 WHERE path = ?1 AND revision = ?2 AND state IN ('ready', 'idle', 'crash_loop')",
+                params![path, rev, state.as_str(), err, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Commits a successful deploy: the next revision becomes current and the last error clears.
     pub async fn commit_revision(
         &self,

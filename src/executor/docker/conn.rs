@@ -71,11 +71,24 @@ impl DockerConn {
     where
         F: Future<Output = Result<T, bollard::errors::Error>>,
     {
+        self.call_raw(fut).await?.map_err(map_err)
+    }
+
+    /// Like [`Self::call`], but hands the daemon's own answers (404, 409 …) back unmapped;
+    /// only timeouts and transport failures become errors here.
+    pub async fn call_raw<T, F>(
+        &self,
+        fut: F,
+    ) -> Result<Result<T, bollard::errors::Error>, ExecutorError>
+    where
+        F: Future<Output = Result<T, bollard::errors::Error>>,
+    {
         let result = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
             Err(_) => Err(timed_out()),
-            Ok(r) => r.map_err(map_err),
+            Ok(Err(e)) if is_transport(&e) => Err(map_err(e)),
+            Ok(r) => Ok(r),
         };
-        if let Err(ExecutorError::Unavailable { .. }) = &result {
+        if result.is_err() {
             self.reset();
         }
         result
@@ -110,18 +123,38 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// Whether a bollard error is the daemon's 409 (a conflicting state, e.g. not running).
+pub fn is_conflict(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+/// Whether the error is the transport's (the daemon is not there), not the daemon's answer.
+pub fn is_transport(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::HyperLegacyError { .. }
+            | E::IOError { .. }
+            | E::SocketNotFoundError(_)
+            | E::RequestTimeoutError
+    )
+}
+
 /// Maps a bollard error: transport failures mean the daemon is unavailable.
 pub fn map_err(e: bollard::errors::Error) -> ExecutorError {
     use bollard::errors::Error as E;
     match e {
+        e if is_transport(&e) => unavailable(e),
         E::DockerResponseServerError {
             status_code,
             message,
         } => ExecutorError::Other(format!("Docker answered {status_code}: {message}")),
-        E::HyperLegacyError { .. }
-        | E::IOError { .. }
-        | E::SocketNotFoundError(_)
-        | E::RequestTimeoutError => unavailable(e),
         other => ExecutorError::Other(other.to_string()),
     }
 }

@@ -1,6 +1,7 @@
 //! The Docker backend: one hardened container per instance, on a dedicated network.
 
 pub mod conn;
+mod events;
 mod logs;
 
 use std::collections::HashMap;
@@ -12,16 +13,18 @@ use bollard::models::{
     NetworkCreateRequest, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 
 pub use conn::DockerConn;
-use conn::is_not_found;
+use conn::{is_conflict, is_not_found};
 
 use super::{
-    CALLBACK_LABEL, Executor, ExecutorError, GATEWAY_LABEL, Instance, InstanceSpec, InstanceStatus,
-    LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
+    CALLBACK_LABEL, Executor, ExecutorError, GATEWAY_LABEL, Instance, InstanceExit, InstanceSpec,
+    InstanceStatus, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
 };
 
 /// Port the runtime listens on inside the container.
@@ -164,14 +167,14 @@ impl DockerExecutor {
 
     async fn inspect(&self, id: &str) -> Result<Option<ContainerInspectResponse>, ExecutorError> {
         let docker = self.conn.client().await?;
-        match tokio::time::timeout(conn::CALL_TIMEOUT, docker.inspect_container(id, None)).await {
-            Err(_) => Err(ExecutorError::Unavailable {
-                backend: "docker",
-                reason: "inspecting a container timed out".into(),
-            }),
-            Ok(Ok(c)) => Ok(Some(c)),
-            Ok(Err(e)) if is_not_found(&e) => Ok(None),
-            Ok(Err(e)) => Err(conn::map_err(e)),
+        match self
+            .conn
+            .call_raw(docker.inspect_container(id, None))
+            .await?
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(conn::map_err(e)),
         }
     }
 
@@ -184,10 +187,12 @@ impl DockerExecutor {
         let endpoint = self
             .endpoint(&c)
             .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-        let started_at = state
-            .and_then(|s| s.started_at.as_deref())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        let time = |t: Option<&str>| {
+            t.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let started_at = time(state.and_then(|s| s.started_at.as_deref())).unwrap_or_else(Utc::now);
+        let finished_at = time(state.and_then(|s| s.finished_at.as_deref())).filter(|_| !running);
         Some(ObservedInstance {
             instance: Instance {
                 id: c.id?,
@@ -197,6 +202,7 @@ impl DockerExecutor {
             callback,
             revision,
             running,
+            finished_at,
         })
     }
 }
@@ -215,10 +221,8 @@ impl Executor for DockerExecutor {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("faas-{}-r{}-{suffix}", spec.callback, spec.revision);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match docker
-            .create_container(Some(options), self.create_body(spec))
-            .await
-        {
+        let create = docker.create_container(Some(options), self.create_body(spec));
+        let created = match self.conn.call_raw(create).await? {
             Ok(c) => c,
             Err(e) if is_not_found(&e) => {
                 return Err(ExecutorError::ImageMissing {
@@ -257,24 +261,40 @@ impl Executor for DockerExecutor {
     async fn remove(&self, id: &str) -> Result<(), ExecutorError> {
         let docker = self.conn.client().await?;
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        match tokio::time::timeout(
-            conn::CALL_TIMEOUT,
-            docker.remove_container(id, Some(options)),
-        )
-        .await
+        match self
+            .conn
+            .call_raw(docker.remove_container(id, Some(options)))
+            .await?
         {
-            Err(_) => Err(ExecutorError::Unavailable {
-                backend: "docker",
-                reason: "removing a container timed out".into(),
-            }),
-            Ok(Ok(())) => Ok(()),
+            Ok(()) => Ok(()),
             // Gone already, or being removed by an earlier call.
-            Ok(Err(e)) if is_not_found(&e) => Ok(()),
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            })) => Ok(()),
-            Ok(Err(e)) => Err(conn::map_err(e)),
+            Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
+            Err(e) => Err(conn::map_err(e)),
         }
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        match self
+            .conn
+            .call_raw(docker.kill_container(id, None::<KillContainerOptions>))
+            .await?
+        {
+            Ok(()) => Ok(()),
+            // Not running (409) or gone (404): stopped either way.
+            Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
+            Err(e) => Err(conn::map_err(e)),
+        }
+    }
+
+    async fn watch(&self, tx: mpsc::Sender<InstanceExit>) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        let status = |id: String| async move { self.status(&id).await };
+        let result = events::watch(&docker, &self.gateway_id, &tx, status).await;
+        if let Err(ExecutorError::Unavailable { .. }) = &result {
+            self.conn.reset();
+        }
+        result
     }
 
     async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError> {
