@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/callbacks/{path}/revisions", get(callbacks::revisions))
         .route("/callbacks/{path}/logs", get(callbacks::logs))
         .route("/api/{path}", any(invoke::invoke))
+        .route("/api/{path}/", any(invoke::invoke))
         .route("/api/{path}/{*rest}", any(invoke::invoke))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

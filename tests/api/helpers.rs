@@ -143,6 +143,11 @@ impl TestApp {
         Self::start(persisted, |_| {}).await
     }
 
+    /// A restart with other flags.
+    pub async fn restart_with(persisted: Persisted, tweak: impl FnOnce(&mut Flags)) -> TestApp {
+        Self::start(persisted, tweak).await
+    }
+
     async fn start(persisted: Persisted, tweak: impl FnOnce(&mut Flags)) -> TestApp {
         let images = base_images();
         let mut flags = Flags {

@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway over HTTP, real Docker containers from real images.
 
 mod deploy;
+mod failures;
 mod helpers;
 mod invoke;
 mod lifecycle;
