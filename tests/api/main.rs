@@ -1,5 +1,6 @@
 //! Integration tests: the real gateway over HTTP, real Docker containers from real images.
 
+mod daemon;
 mod deploy;
 mod failures;
 mod helpers;
