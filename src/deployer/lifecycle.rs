@@ -111,13 +111,13 @@ impl Deployer {
         let (mut adopted, mut removed) = (0, 0);
         for o in self.executor.list().await? {
             match pools.get(&o.callback) {
-                Some(pool) if pool.revision == o.revision && o.running => {
+                Some(pool) if pool.revision == o.revision && o.running && !o.job => {
                     pool.adopt(o.instance);
                     adopted += 1;
                 }
                 // An exited instance of a serving revision keeps its output for the logs until
                 // the supervisor's sweep.
-                Some(pool) if pool.revision == o.revision => {}
+                Some(pool) if pool.revision == o.revision && !o.job => {}
                 _ => {
                     self.executor.remove(&o.instance.id).await?;
                     removed += 1;

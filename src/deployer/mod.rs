@@ -161,22 +161,24 @@ impl Deployer {
             .set_state(&path, CallbackState::Starting, None)
             .await?;
         let revision = self.store.next_revision(&path).await?;
-        let initial = spec.min_instances.max(1);
         let pool = Pool::new(
             spec.clone(),
             revision,
             image.clone(),
             self.pool_deps.clone(),
         );
-        pool.start_initial(initial)
-            .await
-            .map_err(|source| match source {
-                StartError::Backend(e) => DeployError::Backend(e),
-                source => DeployError::Startup {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
+        let started = match spec.mode {
+            // Job mode keeps no instances: check once that the handler imports.
+            Mode::Job => pool.check().await,
+            Mode::Service => pool.start_initial(spec.min_instances.max(1)).await,
+        };
+        started.map_err(|source| match source {
+            StartError::Backend(e) => DeployError::Backend(e),
+            source => DeployError::Startup {
+                path: path.clone(),
+                source,
+            },
+        })?;
         let rec = self
             .store
             .commit_revision(&spec, &image, CallbackState::Ready)
@@ -291,12 +293,6 @@ fn check_supported(spec: &CallbackSpec) -> Result<(), DeployError> {
         fields.insert(
             "backend".into(),
             "the kubernetes backend is not configured on this gateway".into(),
-        );
-    }
-    if spec.mode != Mode::Service {
-        fields.insert(
-            "mode".into(),
-            "job mode is not available on this gateway yet".into(),
         );
     }
     if fields.is_empty() {

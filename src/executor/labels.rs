@@ -10,3 +10,5 @@ pub const CALLBACK_LABEL: &str = "faas.callback";
 pub const REVISION_LABEL: &str = "faas.revision";
 /// Which gateway owns an instance (`--gateway-id`), so gateways can share a daemon.
 pub const GATEWAY_LABEL: &str = "faas.gateway";
+/// `service` or `job`: what a container is for.
+pub const ROLE_LABEL: &str = "faas.role";

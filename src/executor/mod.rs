@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 pub use labels::{
-    CALLBACK_LABEL, GATEWAY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL,
+    CALLBACK_LABEL, GATEWAY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Errors of a backend.
@@ -64,6 +64,21 @@ pub struct ObservedInstance {
     pub running: bool,
     /// When it stopped, for one that is not running.
     pub finished_at: Option<DateTime<Utc>>,
+    /// A job-mode container (never adopted as a service instance).
+    pub job: bool,
+}
+
+/// How a job-mode invocation's container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutcome {
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    /// It outlived its timeout and was killed.
+    pub timed_out: bool,
+    /// The last line it printed on stdout: the runtime's response document.
+    pub document: Option<String>,
+    /// The tail of its output, for errors.
+    pub log: String,
 }
 
 /// An instance of this gateway stopped (reported as it happens).
@@ -122,6 +137,14 @@ pub trait Executor: Send + Sync + 'static {
     async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError>;
     /// Every instance carrying the gateway's labels, running or not.
     async fn list(&self) -> Result<Vec<ObservedInstance>, ExecutorError>;
+    /// Runs one job-mode invocation to completion in a fresh instance (the environment in
+    /// `spec` sets `FAAS_MODE`), passing `event`; the instance is removed afterwards.
+    async fn run_job(
+        &self,
+        spec: &InstanceSpec,
+        event: &str,
+        timeout: std::time::Duration,
+    ) -> Result<JobOutcome, ExecutorError>;
     /// The last `tail` lines of each given instance's output.
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError>;
 }

@@ -2,7 +2,9 @@
 //! (streaming both ways) → release the slot when the response body ends.
 
 mod body;
+mod event;
 pub mod headers;
+mod job;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use crate::executor::{Executor, ExecutorError, InstanceExit, InstanceStatus};
+use crate::model::Mode;
 use crate::pool::registry::{Registry, Route};
 use crate::pool::{Pool, PoolError, StartError};
 
@@ -128,6 +131,14 @@ impl Invoker {
         }
         let timeout = Duration::from_millis(pool.spec.timeout_ms);
         let deadline = arrival + timeout;
+        let deadline_ms = chrono::Utc::now().timestamp_millis()
+            + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        if pool.spec.mode == Mode::Job {
+            let rest = rest_of(req.uri().path(), path).to_owned();
+            return self
+                .invoke_job(&pool, &rest, req, &meta, deadline, deadline_ms)
+                .await;
+        }
         let lease = loop {
             match pool.acquire(deadline).await {
                 Ok(lease) => break lease,
@@ -136,8 +147,6 @@ impl Invoker {
                 Err(e) => return Err(self.pool_error(&pool, e)),
             }
         };
-        let deadline_ms = chrono::Utc::now().timestamp_millis()
-            + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         let (mut parts, body) = req.into_parts();
         parts.uri = upstream_uri(&parts.uri, path, lease.endpoint())?;
         headers::to_function(
@@ -274,14 +283,18 @@ fn content_length(req: &Request<Body>) -> Option<u64> {
         .ok()
 }
 
-/// `/api/<path>/<rest>?q` → `http://<endpoint>/<rest>?q`, keeping the client's encoding.
-fn upstream_uri(uri: &Uri, path: &str, endpoint: std::net::SocketAddr) -> Result<Uri, InvokeError> {
-    let full = uri.path();
+/// The path the function sees: `/<rest>` of `/api/<path>/<rest>`, `/` for a bare call.
+fn rest_of<'a>(full: &'a str, path: &str) -> &'a str {
     let rest = full
         .strip_prefix("/api/")
         .and_then(|p| p.strip_prefix(path))
         .unwrap_or("");
-    let rest = if rest.is_empty() { "/" } else { rest };
+    if rest.is_empty() { "/" } else { rest }
+}
+
+/// `/api/<path>/<rest>?q` → `http://<endpoint>/<rest>?q`, keeping the client's encoding.
+fn upstream_uri(uri: &Uri, path: &str, endpoint: std::net::SocketAddr) -> Result<Uri, InvokeError> {
+    let rest = rest_of(uri.path(), path);
     let target = match uri.query() {
         Some(q) => format!("http://{endpoint}{rest}?{q}"),
         None => format!("http://{endpoint}{rest}"),

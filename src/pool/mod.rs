@@ -6,6 +6,7 @@
 //! updates and never across an `.await`; slow work (starting, removing) runs in spawned tasks.
 
 mod crash;
+mod jobs;
 mod lease;
 mod lifecycle;
 pub mod registry;
@@ -17,7 +18,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use std::sync::atomic::AtomicUsize;
+
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use lease::Lease;
@@ -107,12 +110,19 @@ pub struct Pool {
     state: Mutex<PoolState>,
     /// Signalled whenever a slot is released, for drains.
     released: Notify,
+    /// Job mode: one permit per job that may run at once.
+    jobs: Arc<Semaphore>,
+    /// Job mode: calls waiting for a permit.
+    job_waiting: AtomicUsize,
 }
 
 impl Pool {
     /// An empty pool for `revision` of `spec`.
     pub fn new(spec: CallbackSpec, revision: u64, image: String, deps: PoolDeps) -> Arc<Self> {
+        let max = spec.max_instances as usize;
         Arc::new(Pool {
+            jobs: Arc::new(Semaphore::new(max)),
+            job_waiting: AtomicUsize::new(0),
             spec: Arc::new(spec),
             revision,
             image,

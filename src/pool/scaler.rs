@@ -68,6 +68,9 @@ impl Pool {
     /// One scaling step for this pool.
     pub fn scale_tick(self: &Arc<Self>, now: Instant) {
         let spec = Arc::clone(&self.spec);
+        if spec.mode == crate::model::Mode::Job {
+            return;
+        }
         let mut st = self.lock();
         if st.draining {
             return;

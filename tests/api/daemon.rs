@@ -56,10 +56,13 @@ async fn calls_answer_backend_unavailable_while_the_daemon_is_gone_and_serve_onc
     let sock = socket(&dir);
     let relay = Relay::start(&sock);
     let host = format!("unix://{}", sock.display());
-    let Some(app) = TestApp::spawn_with(|f| f.docker_host = Some(host)).await else { return };
+    let Some(app) = TestApp::spawn_with(|f| f.docker_host = Some(host)).await else {
+        return;
+    };
     let path = unique("daemon");
     let code = "def handle(e, c):\n    return 'up'\n";
-    app.deploy_ok(&with(python(&path, code), json!({"idle_timeout_s": 1}))).await;
+    app.deploy_ok(&with(python(&path, code), json!({"idle_timeout_s": 1})))
+        .await;
     for _ in 0..100 {
         if app.callback(&path).await["state"] == "idle" {
             break;
@@ -69,10 +72,18 @@ async fn calls_answer_backend_unavailable_while_the_daemon_is_gone_and_serve_onc
 
     drop(relay);
     let _ = std::fs::remove_file(&sock);
-    let (status, _, text) = app.request(Method::GET, &format!("/api/{path}"), None).await;
+    let (status, _, text) = app
+        .request(Method::GET, &format!("/api/{path}"), None)
+        .await;
     let body = parse(&text);
     assert_error(status, &body, 503, "BACKEND_UNAVAILABLE");
-    assert!(body["error"]["message"].as_str().expect("msg").contains("docker"), "{body:#}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("docker"),
+        "{body:#}"
+    );
     let (status, ready) = app.get_json("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready["checks"]["docker"]["ok"], false, "{ready:#}");
@@ -82,7 +93,9 @@ async fn calls_answer_backend_unavailable_while_the_daemon_is_gone_and_serve_onc
     let _relay = Relay::start(&sock);
     let (status, ready) = app.get_json("/ready").await;
     assert_eq!(status, StatusCode::OK, "{ready:#}");
-    let (status, headers, text) = app.request(Method::GET, &format!("/api/{path}"), None).await;
+    let (status, headers, text) = app
+        .request(Method::GET, &format!("/api/{path}"), None)
+        .await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, "up"));
     assert_eq!(headers["x-faas-cold-start"], "true");
 }

@@ -24,6 +24,7 @@ use crate::helpers::{TestApp, assert_error, node, parse, python, unique, with};
 const PYTHON_ECHO: &str = r#"
 import base64
 import os
+import time
 
 ALL_BYTES = bytes(range(256))
 
@@ -52,6 +53,8 @@ def handle(event, context):
                 "body": base64.b64encode(ALL_BYTES).decode("ascii"), "is_base64": True}
     if path == "/own/503":
         return {"statusCode": 503, "headers": {"Retry-After": "7"}, "body": "down for maintenance"}
+    if path == "/own/204":
+        return {"statusCode": 204, "headers": {"X-Deleted": "yes"}}
     if path == "/own/404":
         return {"statusCode": 404, "body": {"missing": True}}
     if path == "/own/500":
@@ -62,6 +65,8 @@ def handle(event, context):
         return None + 1
     if path == "/env":
         return {"GREETING": os.environ.get("GREETING")}
+    if path == "/hold":
+        time.sleep(4)  # holds its instance slot; then echoes like any other path
     if path == "/body":
         if event["is_base64"]:
             return base64.b64decode(event["body"])
@@ -95,6 +100,7 @@ exports.handle = async (event, context) => {
       };
     case '/own/503':
       return { statusCode: 503, headers: { 'Retry-After': '7' }, body: 'down for maintenance' };
+    case '/own/204': return { statusCode: 204, headers: { 'X-Deleted': 'yes' } };
     case '/own/404': return { statusCode: 404, body: { missing: true } };
     case '/own/500': return { statusCode: 500, body: 'my own failure' };
     case '/raise': throw new Error('boom');
@@ -204,7 +210,10 @@ impl Reply {
 
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {:?} {}", self.status, self.headers, self.text())
+        let text = self.text();
+        let shown: String = text.chars().take(400).collect();
+        let more = if shown.len() < text.len() { " …" } else { "" };
+        write!(f, "{} {:?} {shown}{more}", self.status, self.headers)
     }
 }
 
@@ -288,6 +297,7 @@ async fn handlers_see_every_event_and_context_field(rt: Runtime) {
         Method::PATCH,
         Method::DELETE,
         Method::OPTIONS,
+        Method::from_bytes(b"PURGE").expect("an extension method"),
     ] {
         let (_, event, _) = echo(app.client.request(method.clone(), &api)).await;
         assert_eq!(event["method"], method.as_str(), "{event:#}");
@@ -343,6 +353,7 @@ async fn handlers_see_every_event_and_context_field(rt: Runtime) {
             .header("Connection", "x-drop-me")
             .header("X-Drop-Me", "1")
             .header("Keep-Alive", "timeout=5")
+            .header("TE", "trailers")
             .header("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
     )
     .await;
@@ -368,6 +379,7 @@ async fn handlers_see_every_event_and_context_field(rt: Runtime) {
         "x-drop-me",
         "connection",
         "keep-alive",
+        "te",
         "proxy-authorization",
     ] {
         assert!(
@@ -443,6 +455,75 @@ async fn python_handlers_see_every_event_and_context_field() {
 #[tokio::test]
 async fn node_handlers_see_every_event_and_context_field() {
     handlers_see_every_event_and_context_field(Runtime::Node).await;
+}
+
+#[tokio::test]
+async fn a_trailing_slash_after_the_callback_path_reaches_the_function_as_root() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let path = deploy_echo(&app, Runtime::Python, json!({})).await;
+    for method in [Method::GET, Method::POST] {
+        let (_, event, _) = echo(
+            app.client
+                .request(method.clone(), app.url(&format!("/api/{path}/?k=v")))
+                .body("x"),
+        )
+        .await;
+        assert_eq!(event["method"], method.as_str(), "{event:#}");
+        assert_eq!(event["path"], "/", "{event:#}");
+        assert_eq!(event["query"], json!({"k": "v"}), "{event:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_queued_call_sees_a_deadline_counted_from_its_arrival() {
+    let Some(app) = TestApp::spawn().await else {
+        return;
+    };
+    let timeout_ms = 20_000;
+    let path = deploy_echo(
+        &app,
+        Runtime::Python,
+        json!({"concurrency": 1, "max_instances": 1, "timeout_ms": timeout_ms}),
+    )
+    .await;
+    let api = app.url(&format!("/api/{path}"));
+    // The first call holds the only slot for 4 s; the second arrives meanwhile and queues.
+    let hold = tokio::spawn(send(app.client.get(format!("{api}/hold"))));
+    wait_for_in_flight(&app, &path, 1).await;
+    let arrived = now_ms();
+    let (_, _, context) = echo(app.client.get(&api)).await;
+    let held = hold.await.expect("first call finishes");
+    assert_eq!(held.status, StatusCode::OK, "{held:?}");
+    let deadline = context["deadline_ms"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("deadline_ms is an integer: {context:#}"));
+    // Generous: the call queued for ~4 s, so a deadline counted from the end of the queue is
+    // ~4 s late; one counted from arrival (SPEC 2.3) is within 1.5 s of it.
+    assert!(
+        deadline >= arrived - 1 + timeout_ms && deadline <= arrived + timeout_ms + 1_500,
+        "deadline_ms {deadline} is {} ms after arrival ({arrived}); want timeout_ms {timeout_ms} \
+         (queue time counts toward timeout_ms)",
+        deadline - arrived
+    );
+}
+
+/// Polls `GET /callbacks/<path>` until its instances have `n` calls in flight in total.
+async fn wait_for_in_flight(app: &TestApp, path: &str, n: u64) {
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        last = app.callback(path).await;
+        let in_flight: u64 = last["instances"]
+            .as_array()
+            .map(|is| is.iter().filter_map(|i| i["in_flight"].as_u64()).sum())
+            .unwrap_or(0);
+        if in_flight == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} never had {n} calls in flight: {last:#}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,6 +688,11 @@ async fn return_values_and_errors_become_responses(rt: Runtime) {
     assert_eq!(r.header("retry-after"), "7");
     assert_eq!(r.text(), "down for maintenance");
     assert!(!r.headers.contains_key("x-faas-error"), "{r:?}");
+    let r = get("/own/204").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    r.assert_gateway_headers();
+    assert_eq!(r.header("x-deleted"), "yes");
+    assert!(r.body.is_empty(), "{r:?}");
     let r = get("/own/404").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
     assert!(r.header("content-type").starts_with("application/json"));

@@ -5,5 +5,6 @@ mod deploy;
 mod failures;
 mod helpers;
 mod invoke;
+mod jobs;
 mod lifecycle;
 mod validation;

@@ -2,6 +2,7 @@
 
 pub mod conn;
 mod events;
+mod job;
 mod logs;
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig, Mount, MountType,
     NetworkCreateRequest, PortBinding,
 };
 use bollard::query_parameters::{
@@ -24,13 +25,25 @@ use conn::{is_conflict, is_not_found};
 
 use super::{
     CALLBACK_LABEL, Executor, ExecutorError, GATEWAY_LABEL, Instance, InstanceExit, InstanceSpec,
-    InstanceStatus, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance, REVISION_LABEL,
+    InstanceStatus, JobOutcome, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance,
+    REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Port the runtime listens on inside the container.
 const RUNTIME_PORT: &str = "8080/tcp";
 /// Processes an instance may run: enough for threads of a busy handler, not for a fork bomb.
 const PIDS_LIMIT: i64 = 512;
+
+/// What a container is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A long-lived HTTP instance.
+    Service,
+    /// One invocation, its event in the environment.
+    Job,
+    /// One invocation, its event in a file on a volume.
+    JobWithEventVolume,
+}
 
 /// How the gateway reaches an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -100,9 +113,10 @@ impl DockerExecutor {
         }
     }
 
-    fn create_body(&self, spec: &InstanceSpec) -> ContainerCreateBody {
+    fn create_body(&self, spec: &InstanceSpec, role: Role) -> ContainerCreateBody {
         let memory = i64::from(spec.memory_mb) * 1024 * 1024;
-        let publish = self.address == InstanceAddress::Published;
+        let service = role == Role::Service;
+        let publish = service && self.address == InstanceAddress::Published;
         let host_config = HostConfig {
             memory: Some(memory),
             // Equal to `memory`: no swap, so exceeding the limit is an OOM kill, not a crawl.
@@ -117,6 +131,14 @@ impl DockerExecutor {
                 "rw,nosuid,nodev,size=64m".into(),
             )])),
             network_mode: Some(self.network.clone()),
+            // A large job event is copied into its own writable volume before the start.
+            mounts: (role == Role::JobWithEventVolume).then(|| {
+                vec![Mount {
+                    target: Some(job::EVENT_DIR.into()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]
+            }),
             port_bindings: publish.then(|| {
                 HashMap::from([(
                     RUNTIME_PORT.into(),
@@ -137,8 +159,12 @@ impl DockerExecutor {
                 (GATEWAY_LABEL.into(), self.gateway_id.clone()),
                 (CALLBACK_LABEL.into(), spec.callback.clone()),
                 (REVISION_LABEL.into(), spec.revision.to_string()),
+                (
+                    ROLE_LABEL.into(),
+                    if service { "service" } else { "job" }.into(),
+                ),
             ])),
-            exposed_ports: Some(vec![RUNTIME_PORT.into()]),
+            exposed_ports: service.then(|| vec![RUNTIME_PORT.into()]),
             host_config: Some(host_config),
             ..Default::default()
         }
@@ -181,6 +207,7 @@ impl DockerExecutor {
     fn observe(&self, c: ContainerInspectResponse) -> Option<ObservedInstance> {
         let labels = c.config.as_ref()?.labels.as_ref()?;
         let callback = labels.get(CALLBACK_LABEL)?.clone();
+        let job = labels.get(ROLE_LABEL).is_some_and(|r| r == "job");
         let revision = labels.get(REVISION_LABEL)?.parse().ok()?;
         let state = c.state.as_ref();
         let running = state.and_then(|s| s.running).unwrap_or(false);
@@ -203,6 +230,7 @@ impl DockerExecutor {
             revision,
             running,
             finished_at,
+            job,
         })
     }
 }
@@ -221,7 +249,7 @@ impl Executor for DockerExecutor {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("faas-{}-r{}-{suffix}", spec.callback, spec.revision);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let create = docker.create_container(Some(options), self.create_body(spec));
+        let create = docker.create_container(Some(options), self.create_body(spec, Role::Service));
         let created = match self.conn.call_raw(create).await? {
             Ok(c) => c,
             Err(e) if is_not_found(&e) => {
@@ -337,6 +365,16 @@ impl Executor for DockerExecutor {
             }
         }
         Ok(found)
+    }
+
+    async fn run_job(
+        &self,
+        spec: &InstanceSpec,
+        event: &str,
+        timeout: std::time::Duration,
+    ) -> Result<JobOutcome, ExecutorError> {
+        self.ensure_network().await?;
+        self.run_job_container(spec, event, timeout).await
     }
 
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {
