@@ -9,12 +9,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::docker::DockerBuilder;
+use crate::api::auth::Tokens;
 use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
 use crate::deployer::Deployer;
 use crate::executor::Executor;
 use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
 use crate::invoker::{Invoker, http_client};
+use crate::metrics::Metrics;
 use crate::model::SpecDefaults;
 use crate::pool::registry::Registry;
 use crate::pool::{PoolDeps, PoolEvent, PoolLimits, scaler, supervisor};
@@ -29,15 +31,24 @@ pub struct ApiLimits {
 /// Shared state of every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    /// The routes, for gauges read at scrape time.
+    pub registry: Arc<Registry>,
     pub store: Store,
     pub deployer: Arc<Deployer>,
     pub invoker: Arc<Invoker>,
     pub executor: Arc<dyn Executor>,
     pub limits: ApiLimits,
     config: Arc<Config>,
+    tokens: Arc<Tokens>,
 }
 
 impl AppState {
+    /// The bearer tokens in force.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
     /// Defaults for deploy bodies.
     pub fn spec_defaults(&self) -> SpecDefaults {
         SpecDefaults {
@@ -95,6 +106,7 @@ impl App {
         let store = Store::open(&config.db)?;
         let registry = Arc::new(Registry::default());
         let client = http_client();
+        let metrics = Arc::new(Metrics::default());
         let images = Images::new(
             builder,
             ImageConfig {
@@ -102,6 +114,7 @@ impl App {
                 node_base_image: config.node_base_image.clone(),
                 repository: "faas-fn".into(),
             },
+            Arc::clone(&metrics),
         );
         let (events, pool_events) = mpsc::unbounded_channel();
         let pool_deps = PoolDeps {
@@ -113,6 +126,7 @@ impl App {
             },
             images,
             events,
+            metrics: Arc::clone(&metrics),
         };
         let deployer = Deployer::new(store.clone(), Arc::clone(&registry), pool_deps);
         let invoker = Arc::new(Invoker::new(
@@ -130,6 +144,8 @@ impl App {
                     source,
                 })?;
         let state = AppState {
+            metrics,
+            registry: Arc::clone(&registry),
             store,
             deployer,
             invoker,
@@ -137,6 +153,10 @@ impl App {
             limits: ApiLimits {
                 max_code_bytes: config.max_code_bytes,
             },
+            tokens: Arc::new(Tokens {
+                admin: config.admin_token.clone(),
+                invoke: config.invoke_token.clone(),
+            }),
             config: Arc::new(config),
         };
         Ok(App {

@@ -3,7 +3,7 @@
 //! Environment variables read here: FAAS_LISTEN, FAAS_DB, FAAS_BACKEND, FAAS_MODE,
 //! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
-//! FAAS_LOG_FORMAT, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+//! FAAS_LOG_FORMAT, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +70,15 @@ pub struct Flags {
     /// leave each other's containers alone [default: default]
     #[arg(long, env = "FAAS_GATEWAY_ID")]
     pub gateway_id: Option<String>,
+    /// Bearer token required on /callback*, /callbacks* and /invocations*
+    #[arg(long, env = "FAAS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Bearer token required on /api/*
+    #[arg(long, env = "FAAS_INVOKE_TOKEN", hide_env_values = true)]
+    pub invoke_token: Option<String>,
+    /// Allow listening on a non-loopback address without any token
+    #[arg(long, env = "FAAS_INSECURE")]
+    pub insecure: bool,
     /// Optional TOML file with the same settings (snake_case keys) [default: ./faas.toml if present]
     #[arg(long, env = "FAAS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -94,6 +103,9 @@ struct FileConfig {
     startup_timeout_ms: Option<u64>,
     queue_len: Option<usize>,
     log_format: Option<String>,
+    admin_token: Option<String>,
+    invoke_token: Option<String>,
+    insecure: Option<bool>,
 }
 
 /// Log output format.
@@ -121,6 +133,9 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub queue_len: usize,
     pub log_format: LogFormat,
+    pub admin_token: Option<String>,
+    pub invoke_token: Option<String>,
+    pub insecure: bool,
 }
 
 /// Why the configuration cannot be used.
@@ -136,6 +151,11 @@ pub enum ConfigError {
         path: String,
         source: Box<toml::de::Error>,
     },
+    #[error(
+        "refusing to listen on {listen} without FAAS_ADMIN_TOKEN or FAAS_INVOKE_TOKEN: \
+         set a token, listen on 127.0.0.1, or pass --insecure"
+    )]
+    Exposed { listen: SocketAddr },
     #[error("{name} must be {expected}, not {value:?}")]
     Value {
         name: &'static str,
@@ -162,7 +182,11 @@ impl Config {
             .log_format
             .or(file.log_format)
             .unwrap_or_else(|| "text".into());
-        Ok(Config {
+        let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
+        let config = Config {
+            admin_token: nonempty(flags.admin_token.or(file.admin_token)),
+            invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
+            insecure: flags.insecure || file.insecure.unwrap_or(false),
             listen: flags
                 .listen
                 .or(file.listen)
@@ -228,7 +252,20 @@ impl Config {
                     });
                 }
             },
-        })
+        };
+        config.check_exposure()?;
+        Ok(config)
+    }
+
+    /// With no token set, only a loopback address may be used, unless `--insecure`.
+    fn check_exposure(&self) -> Result<(), ConfigError> {
+        let open = self.admin_token.is_none() && self.invoke_token.is_none();
+        if open && !self.listen.ip().is_loopback() && !self.insecure {
+            return Err(ConfigError::Exposed {
+                listen: self.listen,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -282,6 +319,26 @@ mod tests {
         let c = Config::resolve(flags).expect("resolve");
         assert_eq!(c.network, "from-flag");
         assert_eq!(c.queue_len, 7);
+    }
+
+    #[test]
+    fn a_public_address_needs_a_token_or_insecure() {
+        let public = || Flags {
+            listen: Some("0.0.0.0:8000".parse().expect("addr")),
+            ..Flags::default()
+        };
+        let e = Config::resolve(public()).expect_err("refused");
+        assert!(e.to_string().contains("--insecure"));
+        let with_token = Flags {
+            admin_token: Some("t".into()),
+            ..public()
+        };
+        assert!(Config::resolve(with_token).is_ok());
+        let insecure = Flags {
+            insecure: true,
+            ..public()
+        };
+        assert!(Config::resolve(insecure).is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod deployer;
 pub mod executor;
 pub mod invoker;
+pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod store;

@@ -279,7 +279,7 @@ groups = collections.Counter(f"{f['status'] if f['status'] is not None else '---
 for k, n in groups.most_common():
     print(f"INFO   failed: {n:>5} x {k}")
 for f in sorted(fails, key=lambda f: f["t"])[:20]:
-    print(f"INFO     sent t{f['t'] - killed:+.3f}s answered t{f['ended'] - killed:+.3f}s (relative to the kill): "
+    print(f"INFO     sent t{f['t'] - killed:+.3f}s answered t{f['ended'] - killed:+.3f}s (relative to the docker kill command): "
           f"{f['status']} {f['code']} exit_code={f['exit_code']}")
 other = {k: n for k, n in groups.items() if k != "502 FUNCTION_CRASHED"}
 print("CHECK", "ok" if d["total"] > 0 else "bad", f"traffic flowed ({d['total']} requests)")

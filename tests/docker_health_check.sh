@@ -98,7 +98,7 @@ code=$(curl -sS --max-time 10 -o "$TMP/health" -w '%{http_code}' "$FAAS_URL/heal
 if [ "$code" = 200 ] && [ "$(json "$TMP/health" 'd.get("status")' 2>/dev/null)" = ok ]; then
     pass "GET /health: 200 status=ok version=$(json "$TMP/health" 'd.get("version", "?")')"
 else
-    fail "GET /health: status ${code:-none} body=$(head -c 300 "$TMP/health" 2>/dev/null || true)$(head -c 200 "$TMP/curl.err")"
+    fail "GET /health: status ${code:-none} $(head -c 300 "$TMP/health" 2>/dev/null || true)$(head -c 200 "$TMP/curl.err")"
 fi
 
 code=$(curl -sS --max-time 15 -o "$TMP/ready" -w '%{http_code}' "$FAAS_URL/ready" 2>"$TMP/curl.err" || true)

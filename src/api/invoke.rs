@@ -32,8 +32,22 @@ pub async fn invoke(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip()),
     };
-    match app.invoker.invoke(&path, req, meta).await {
-        Ok(resp) => resp,
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let started = std::time::Instant::now();
+    let (resp, code) = match app.invoker.invoke(&path, req, meta).await {
+        Ok(resp) => {
+            // The runtime marks an unhandled exception; a function's own 5xx is no error.
+            let code = resp.headers().contains_key("x-faas-error").then_some("FUNCTION_ERROR");
+            (resp, code)
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            let code = e.code.as_str();
+            (e.into_response(), Some(code))
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    // Unknown paths share one label, so random URLs cannot grow the metrics without bound.
+    let label = if code == Some("CALLBACK_NOT_FOUND") { "_unknown" } else { path.as_str() };
+    app.metrics.invocation(label, resp.status().as_u16(), seconds, code);
+    resp
 }

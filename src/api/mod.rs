@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers extract, call one service method and map the result; `error.rs` is
 //! the only place errors become responses.
 
+pub mod auth;
 mod callbacks;
 mod deploy;
 pub mod error;
@@ -35,10 +36,27 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/openapi.json", get(ops::openapi))
+        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
+}
+
+/// Counts every request by route template and status.
+async fn count_request(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let resp = next.run(req).await;
+    app.metrics.http_request(&route, resp.status().as_u16());
+    resp
 }
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -79,3 +79,14 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi::ApiDoc::openapi())
 }
+
+/// Prometheus text exposition of the gateway's metrics.
+pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(&app.registry),
+    )
+}

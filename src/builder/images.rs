@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{BuildContext, BuildError, ImageBuilder, build_context};
+use crate::metrics::Metrics;
 use crate::model::{CallbackSpec, Runtime};
 
 /// Where function images come from and what they are called.
@@ -20,12 +21,31 @@ pub struct ImageConfig {
 pub struct Images {
     builder: Arc<dyn ImageBuilder>,
     config: ImageConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl Images {
     /// Images built by `builder` as `config` says.
-    pub fn new(builder: Arc<dyn ImageBuilder>, config: ImageConfig) -> Self {
-        Images { builder, config }
+    pub fn new(builder: Arc<dyn ImageBuilder>, config: ImageConfig, metrics: Arc<Metrics>) -> Self {
+        Images {
+            builder,
+            config,
+            metrics,
+        }
+    }
+
+    async fn build(&self, ctx: &BuildContext) -> Result<(), BuildError> {
+        let started = std::time::Instant::now();
+        let result = self.builder.build(ctx).await;
+        let seconds = started.elapsed().as_secs_f64();
+        // An unreachable builder built nothing: not a build result.
+        if !matches!(result, Err(BuildError::Unavailable(_))) {
+            self.metrics.build(result.is_ok(), seconds);
+        }
+        if result.is_ok() {
+            tracing::info!(image = %ctx.image, duration_ms = (seconds * 1000.0) as u64, "image built");
+        }
+        result
     }
 
     /// The repository of one callback's images.
@@ -45,10 +65,7 @@ impl Images {
     pub async fn ensure(&self, spec: &CallbackSpec) -> Result<String, BuildError> {
         let ctx = self.context(spec);
         if !self.builder.exists(&ctx.image).await? {
-            let started = std::time::Instant::now();
-            self.builder.build(&ctx).await?;
-            tracing::info!(callback.path = %spec.path, image = %ctx.image,
-                duration_ms = started.elapsed().as_millis() as u64, "image built");
+            self.build(&ctx).await?;
         }
         Ok(ctx.image)
     }
@@ -59,7 +76,7 @@ impl Images {
         // Keep the name the revision refers to, even if the base image setting changed since.
         ctx.image = image.to_owned();
         tracing::warn!(callback.path = %spec.path, image = %image, "image missing: rebuilding it");
-        self.builder.build(&ctx).await
+        self.build(&ctx).await
     }
 
     /// Removes the callback's images other than `keep`.

@@ -103,6 +103,21 @@ pub struct InstanceView {
     pub restarts: u32,
 }
 
+/// What `GET /callbacks` shows instead of a secret-looking variable's value.
+pub const SECRET_SHOWN: &str = "(set)";
+
+/// Whether an environment variable's name says it holds a secret: it contains SECRET, TOKEN,
+/// PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, PRIVATE or AUTH, or ends in KEY (API_KEY,
+/// ACCESS_KEY …), in any case. Such values are stored (the function needs them) but never
+/// shown by the API.
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    const WORDS: [&str; 8] = [
+        "SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE", "AUTH",
+    ];
+    WORDS.iter().any(|w| n.contains(w)) || n.ends_with("KEY")
+}
+
 /// The callback resource of the API (SPEC 2.2).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CallbackView {
@@ -144,7 +159,14 @@ impl CallbackView {
             image: record.image.clone(),
             code_sha256: spec.code_sha256(),
             handler: spec.handler.clone(),
-            env: spec.env.clone(),
+            env: spec
+                .env
+                .iter()
+                .map(|(k, v)| {
+                    let shown = if looks_secret(k) { SECRET_SHOWN.to_owned() } else { v.clone() };
+                    (k.clone(), shown)
+                })
+                .collect(),
             memory_mb: spec.memory_mb,
             cpu: spec.cpu,
             timeout_ms: spec.timeout_ms,
@@ -157,6 +179,21 @@ impl CallbackView {
             url: format!("/api/{}", spec.path),
             created_at: record.created_at,
             updated_at: record.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_secret;
+
+    #[test]
+    fn secret_looking_names_are_recognised() {
+        for name in ["DB_PASSWORD", "api_key", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AuthHeader"] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["GREETING", "KEYBOARD_LAYOUT", "REGION"] {
+            assert!(!looks_secret(name), "{name}");
         }
     }
 }

@@ -35,7 +35,12 @@ impl Pool {
 
     /// A start on behalf of queued calls (or to reach `min_instances`).
     pub(super) async fn start_one(self: Arc<Self>) {
+        let started = Instant::now();
         let result = self.launch(OnFailure::KeepExited).await;
+        if result.is_ok() {
+            let seconds = started.elapsed().as_secs_f64();
+            self.deps.metrics.cold_start(&self.spec.path, seconds);
+        }
         let mut st = self.lock();
         st.starting -= 1;
         match result {

@@ -27,6 +27,7 @@ pub use lease::Lease;
 pub use start::{OnFailure, START_LOG_LINES, StartError, output_tail, start_instance};
 
 use crate::builder::Images;
+use crate::metrics::Metrics;
 use crate::executor::{Executor, Instance, InstanceSpec};
 use crate::invoker::HttpClient;
 use crate::model::{CallbackSpec, InstanceState, InstanceView, LastError};
@@ -80,6 +81,16 @@ pub struct PoolDeps {
     pub images: Images,
     /// Failures and recoveries, for the callback's record.
     pub events: mpsc::UnboundedSender<PoolEvent>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// How many instances of a pool stand where, and how many calls wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolCounts {
+    pub starting: u32,
+    pub ready: u32,
+    pub draining: u32,
+    pub queued: usize,
 }
 
 struct Slot {
@@ -284,6 +295,20 @@ impl Pool {
                 restarts: s.restarts,
             })
             .collect()
+    }
+
+    /// Instances by state and queued calls (job mode: running jobs count as ready).
+    pub fn counts(&self) -> PoolCounts {
+        let st = self.lock();
+        let state = |want| st.slots.iter().filter(|s| s.state == want).count() as u32;
+        let running_jobs = self.spec.max_instances as usize - self.jobs.available_permits();
+        PoolCounts {
+            starting: st.starting,
+            ready: state(InstanceState::Ready) + running_jobs as u32,
+            draining: state(InstanceState::Draining),
+            queued: st.waiters.iter().filter(|w| !w.is_closed()).count()
+                + self.job_waiting.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Whether the revision is in a crash loop.

@@ -1,0 +1,181 @@
+//! Prometheus metrics (SPEC section 6). Counters and histograms are atomics behind a shared
+//! read lock per label set, so the hot path never serialises requests; gauges of instances and
+//! queues are read from the pools when `/metrics` is scraped.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::pool::registry::Registry as Routes;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathStatus {
+    path: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathCode {
+    path: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabel {
+    path: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathState {
+    path: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildResult {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn slow_histogram() -> Histogram {
+    // 50 ms … ~14 min: cold starts and builds.
+    Histogram::new(exponential_buckets(0.05, 2.0, 15))
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    invocations: Family<PathStatus, Counter>,
+    invocation_errors: Family<PathCode, Counter>,
+    invocation_duration: Histograms<PathLabel>,
+    cold_starts: Family<PathLabel, Counter>,
+    cold_start_duration: Histograms<PathLabel>,
+    instances: Family<PathState, Gauge>,
+    builds: Family<BuildResult, Counter>,
+    build_duration: Histogram,
+    queue_depth: Family<PathLabel, Gauge>,
+    http_requests: Family<RouteStatus, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            invocations: Family::default(),
+            invocation_errors: Family::default(),
+            invocation_duration: Family::new_with_constructor(latency_histogram),
+            cold_starts: Family::default(),
+            cold_start_duration: Family::new_with_constructor(slow_histogram),
+            instances: Family::default(),
+            builds: Family::default(),
+            build_duration: slow_histogram(),
+            queue_depth: Family::default(),
+            http_requests: Family::default(),
+        };
+        let r = &mut m.registry;
+        r.register("faas_invocations", "Calls to /api/<path> by HTTP status", m.invocations.clone());
+        r.register("faas_invocation_errors", "Gateway-made invocation errors by code", m.invocation_errors.clone());
+        r.register("faas_invocation_duration_seconds", "Time to the response's headers", m.invocation_duration.clone());
+        r.register("faas_cold_starts", "Instances started for waiting calls", m.cold_starts.clone());
+        r.register("faas_cold_start_duration_seconds", "Time for such an instance to become healthy", m.cold_start_duration.clone());
+        r.register("faas_instances", "Instances by state", m.instances.clone());
+        r.register("faas_builds", "Image builds by result", m.builds.clone());
+        r.register("faas_build_duration_seconds", "Image build time", m.build_duration.clone());
+        r.register("faas_queue_depth", "Calls waiting for an instance", m.queue_depth.clone());
+        r.register("faas_http_requests", "HTTP requests by route and status", m.http_requests.clone());
+        m
+    }
+}
+
+impl Metrics {
+    /// One finished call: its status, duration, and the gateway's error code if it made one.
+    pub fn invocation(&self, path: &str, status: u16, seconds: f64, code: Option<&str>) {
+        let p = PathLabel { path: path.to_owned() };
+        self.invocations
+            .get_or_create(&PathStatus { path: path.to_owned(), status })
+            .inc();
+        self.invocation_duration.get_or_create(&p).observe(seconds);
+        if let Some(code) = code {
+            self.invocation_errors
+                .get_or_create(&PathCode { path: path.to_owned(), code: code.to_owned() })
+                .inc();
+        }
+    }
+
+    /// An instance started for waiting calls, in `seconds`.
+    pub fn cold_start(&self, path: &str, seconds: f64) {
+        let p = PathLabel { path: path.to_owned() };
+        self.cold_starts.get_or_create(&p).inc();
+        self.cold_start_duration.get_or_create(&p).observe(seconds);
+    }
+
+    /// An image build finished.
+    pub fn build(&self, ok: bool, seconds: f64) {
+        let result = if ok { "success" } else { "failure" };
+        self.builds.get_or_create(&BuildResult { result }).inc();
+        self.build_duration.observe(seconds);
+    }
+
+    /// One HTTP request on `route` (the route's template, not the raw path).
+    pub fn http_request(&self, route: &str, status: u16) {
+        self.http_requests
+            .get_or_create(&RouteStatus { route: route.to_owned(), status })
+            .inc();
+    }
+
+    /// The text exposition, with instance and queue gauges read from `routes` now.
+    pub fn render(&self, routes: &Routes) -> String {
+        self.instances.clear();
+        self.queue_depth.clear();
+        for pool in routes.pools() {
+            let path = pool.spec.path.clone();
+            let counts = pool.counts();
+            for (state, n) in [("starting", counts.starting), ("ready", counts.ready), ("draining", counts.draining)] {
+                self.instances
+                    .get_or_create(&PathState { path: path.clone(), state })
+                    .set(i64::from(n));
+            }
+            self.queue_depth
+                .get_or_create(&PathLabel { path })
+                .set(i64::try_from(counts.queued).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_with_their_labels() {
+        let m = Metrics::default();
+        m.invocation("hello", 200, 0.01, None);
+        m.invocation("hello", 504, 1.0, Some("FUNCTION_TIMEOUT"));
+        m.build(true, 3.0);
+        let text = m.render(&Routes::default());
+        assert!(text.contains(r#"faas_invocations_total{path="hello",status="200"} 1"#), "{text}");
+        assert!(text.contains(r#"faas_invocation_errors_total{path="hello",code="FUNCTION_TIMEOUT"} 1"#), "{text}");
+        assert!(text.contains(r#"faas_builds_total{result="success"} 1"#), "{text}");
+        assert!(text.contains("faas_invocation_duration_seconds_bucket"), "{text}");
+    }
+}
