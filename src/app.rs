@@ -8,13 +8,14 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::docker::DockerBuilder;
 use crate::api::auth::Tokens;
+use crate::builder::docker::DockerBuilder;
 use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
 use crate::deployer::Deployer;
 use crate::executor::Executor;
 use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
+use crate::invocations::{AsyncConfig, Invocations};
 use crate::invoker::{Invoker, http_client};
 use crate::metrics::Metrics;
 use crate::model::SpecDefaults;
@@ -31,6 +32,7 @@ pub struct ApiLimits {
 /// Shared state of every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    pub invocations: Arc<Invocations>,
     pub metrics: Arc<Metrics>,
     /// The routes, for gauges read at scrape time.
     pub registry: Arc<Registry>,
@@ -65,6 +67,7 @@ pub struct App {
     state: AppState,
     registry: Arc<Registry>,
     pool_events: mpsc::UnboundedReceiver<PoolEvent>,
+    shutdown_grace: Duration,
 }
 
 /// Errors while building the app.
@@ -136,6 +139,16 @@ impl App {
             config.max_body_bytes,
             config.queue_len,
         ));
+        let invocations = Invocations::new(
+            store.clone(),
+            Arc::clone(&invoker),
+            AsyncConfig {
+                workers: config.async_workers,
+                retention: config.invocation_retention,
+                max_body_bytes: config.max_body_bytes,
+            },
+        );
+        let shutdown_grace = config.shutdown_grace;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -144,6 +157,7 @@ impl App {
                     source,
                 })?;
         let state = AppState {
+            invocations,
             metrics,
             registry: Arc::clone(&registry),
             store,
@@ -164,6 +178,7 @@ impl App {
             state,
             registry,
             pool_events,
+            shutdown_grace,
         })
     }
 
@@ -188,6 +203,7 @@ impl App {
             Arc::clone(&self.registry),
             shutdown.clone(),
         ));
+        let workers = tokio::spawn(Arc::clone(&self.state.invocations).run(shutdown.clone()));
         let deployer = Arc::clone(&self.state.deployer);
         let recorder =
             tokio::spawn(async move { deployer.record_pool_events(self.pool_events).await });
@@ -199,6 +215,15 @@ impl App {
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
         shutdown.cancel();
+        // Running async invocations may finish within the grace; what does not stays
+        // `running` in SQLite and runs again after the next start.
+        let grace = self.shutdown_grace;
+        if tokio::time::timeout(grace, workers).await.is_err() {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "async invocations still running at shutdown"
+            );
+        }
         let _ = tokio::join!(scaler, supervisor);
         recorder.abort();
         served

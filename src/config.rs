@@ -3,7 +3,8 @@
 //! Environment variables read here: FAAS_LISTEN, FAAS_DB, FAAS_BACKEND, FAAS_MODE,
 //! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
-//! FAAS_LOG_FORMAT, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+//! FAAS_LOG_FORMAT, FAAS_ASYNC_WORKERS, FAAS_INVOCATION_RETENTION_S, FAAS_SHUTDOWN_GRACE_S,
+//! FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +71,15 @@ pub struct Flags {
     /// leave each other's containers alone [default: default]
     #[arg(long, env = "FAAS_GATEWAY_ID")]
     pub gateway_id: Option<String>,
+    /// Workers running asynchronous invocations [default: 8]
+    #[arg(long, env = "FAAS_ASYNC_WORKERS")]
+    pub async_workers: Option<usize>,
+    /// How long finished asynchronous invocations are kept, in seconds [default: 86400]
+    #[arg(long, env = "FAAS_INVOCATION_RETENTION_S")]
+    pub invocation_retention_s: Option<u64>,
+    /// How long a shutdown waits for calls in flight, in seconds [default: 30]
+    #[arg(long, env = "FAAS_SHUTDOWN_GRACE_S")]
+    pub shutdown_grace_s: Option<u64>,
     /// Bearer token required on /callback*, /callbacks* and /invocations*
     #[arg(long, env = "FAAS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -106,6 +116,9 @@ struct FileConfig {
     admin_token: Option<String>,
     invoke_token: Option<String>,
     insecure: Option<bool>,
+    async_workers: Option<usize>,
+    invocation_retention_s: Option<u64>,
+    shutdown_grace_s: Option<u64>,
 }
 
 /// Log output format.
@@ -136,6 +149,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub invoke_token: Option<String>,
     pub insecure: bool,
+    pub async_workers: usize,
+    pub invocation_retention: Duration,
+    pub shutdown_grace: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -187,6 +203,19 @@ impl Config {
             admin_token: nonempty(flags.admin_token.or(file.admin_token)),
             invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
             insecure: flags.insecure || file.insecure.unwrap_or(false),
+            async_workers: flags.async_workers.or(file.async_workers).unwrap_or(8),
+            invocation_retention: Duration::from_secs(
+                flags
+                    .invocation_retention_s
+                    .or(file.invocation_retention_s)
+                    .unwrap_or(86_400),
+            ),
+            shutdown_grace: Duration::from_secs(
+                flags
+                    .shutdown_grace_s
+                    .or(file.shutdown_grace_s)
+                    .unwrap_or(30),
+            ),
             listen: flags
                 .listen
                 .or(file.listen)

@@ -14,6 +14,7 @@ pub mod builder;
 pub mod config;
 pub mod deployer;
 pub mod executor;
+pub mod invocations;
 pub mod invoker;
 pub mod metrics;
 pub mod model;

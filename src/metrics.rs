@@ -88,16 +88,48 @@ impl Default for Metrics {
             http_requests: Family::default(),
         };
         let r = &mut m.registry;
-        r.register("faas_invocations", "Calls to /api/<path> by HTTP status", m.invocations.clone());
-        r.register("faas_invocation_errors", "Gateway-made invocation errors by code", m.invocation_errors.clone());
-        r.register("faas_invocation_duration_seconds", "Time to the response's headers", m.invocation_duration.clone());
-        r.register("faas_cold_starts", "Instances started for waiting calls", m.cold_starts.clone());
-        r.register("faas_cold_start_duration_seconds", "Time for such an instance to become healthy", m.cold_start_duration.clone());
+        r.register(
+            "faas_invocations",
+            "Calls to /api/<path> by HTTP status",
+            m.invocations.clone(),
+        );
+        r.register(
+            "faas_invocation_errors",
+            "Gateway-made invocation errors by code",
+            m.invocation_errors.clone(),
+        );
+        r.register(
+            "faas_invocation_duration_seconds",
+            "Time to the response's headers",
+            m.invocation_duration.clone(),
+        );
+        r.register(
+            "faas_cold_starts",
+            "Instances started for waiting calls",
+            m.cold_starts.clone(),
+        );
+        r.register(
+            "faas_cold_start_duration_seconds",
+            "Time for such an instance to become healthy",
+            m.cold_start_duration.clone(),
+        );
         r.register("faas_instances", "Instances by state", m.instances.clone());
         r.register("faas_builds", "Image builds by result", m.builds.clone());
-        r.register("faas_build_duration_seconds", "Image build time", m.build_duration.clone());
-        r.register("faas_queue_depth", "Calls waiting for an instance", m.queue_depth.clone());
-        r.register("faas_http_requests", "HTTP requests by route and status", m.http_requests.clone());
+        r.register(
+            "faas_build_duration_seconds",
+            "Image build time",
+            m.build_duration.clone(),
+        );
+        r.register(
+            "faas_queue_depth",
+            "Calls waiting for an instance",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "faas_http_requests",
+            "HTTP requests by route and status",
+            m.http_requests.clone(),
+        );
         m
     }
 }
@@ -105,21 +137,31 @@ impl Default for Metrics {
 impl Metrics {
     /// One finished call: its status, duration, and the gateway's error code if it made one.
     pub fn invocation(&self, path: &str, status: u16, seconds: f64, code: Option<&str>) {
-        let p = PathLabel { path: path.to_owned() };
+        let p = PathLabel {
+            path: path.to_owned(),
+        };
         self.invocations
-            .get_or_create(&PathStatus { path: path.to_owned(), status })
+            .get_or_create(&PathStatus {
+                path: path.to_owned(),
+                status,
+            })
             .inc();
         self.invocation_duration.get_or_create(&p).observe(seconds);
         if let Some(code) = code {
             self.invocation_errors
-                .get_or_create(&PathCode { path: path.to_owned(), code: code.to_owned() })
+                .get_or_create(&PathCode {
+                    path: path.to_owned(),
+                    code: code.to_owned(),
+                })
                 .inc();
         }
     }
 
     /// An instance started for waiting calls, in `seconds`.
     pub fn cold_start(&self, path: &str, seconds: f64) {
-        let p = PathLabel { path: path.to_owned() };
+        let p = PathLabel {
+            path: path.to_owned(),
+        };
         self.cold_starts.get_or_create(&p).inc();
         self.cold_start_duration.get_or_create(&p).observe(seconds);
     }
@@ -134,7 +176,10 @@ impl Metrics {
     /// One HTTP request on `route` (the route's template, not the raw path).
     pub fn http_request(&self, route: &str, status: u16) {
         self.http_requests
-            .get_or_create(&RouteStatus { route: route.to_owned(), status })
+            .get_or_create(&RouteStatus {
+                route: route.to_owned(),
+                status,
+            })
             .inc();
     }
 
@@ -145,9 +190,16 @@ impl Metrics {
         for pool in routes.pools() {
             let path = pool.spec.path.clone();
             let counts = pool.counts();
-            for (state, n) in [("starting", counts.starting), ("ready", counts.ready), ("draining", counts.draining)] {
+            for (state, n) in [
+                ("starting", counts.starting),
+                ("ready", counts.ready),
+                ("draining", counts.draining),
+            ] {
                 self.instances
-                    .get_or_create(&PathState { path: path.clone(), state })
+                    .get_or_create(&PathState {
+                        path: path.clone(),
+                        state,
+                    })
                     .set(i64::from(n));
             }
             self.queue_depth
@@ -173,9 +225,23 @@ mod tests {
         m.invocation("hello", 504, 1.0, Some("FUNCTION_TIMEOUT"));
         m.build(true, 3.0);
         let text = m.render(&Routes::default());
-        assert!(text.contains(r#"faas_invocations_total{path="hello",status="200"} 1"#), "{text}");
-        assert!(text.contains(r#"faas_invocation_errors_total{path="hello",code="FUNCTION_TIMEOUT"} 1"#), "{text}");
-        assert!(text.contains(r#"faas_builds_total{result="success"} 1"#), "{text}");
-        assert!(text.contains("faas_invocation_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains(r#"faas_invocations_total{path="hello",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"faas_invocation_errors_total{path="hello",code="FUNCTION_TIMEOUT"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"faas_builds_total{result="success"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("faas_invocation_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

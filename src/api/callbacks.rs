@@ -30,7 +30,7 @@ pub struct LogList {
 }
 
 /// Lists every callback.
-#[utoipa::path(get, path = "/callbacks", responses((status = 200, body = CallbackList)), tag = "callbacks")]
+#[utoipa::path(get, path = "/callbacks", responses((status = 200, body = CallbackList, description = "every callback")), tag = "callbacks")]
 pub async fn list(State(app): State<AppState>) -> Result<Json<CallbackList>, ApiError> {
     Ok(Json(CallbackList {
         callbacks: app.deployer.list().await?,
@@ -39,7 +39,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<CallbackList>, Api
 
 /// One callback with its live instances.
 #[utoipa::path(get, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 200, body = CallbackView), (status = 404, body = ErrorEnvelope)), tag = "callbacks")]
+    responses((status = 200, body = CallbackView, description = "the callback with its live instances"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
 pub async fn get(
     State(app): State<AppState>,
     Path(path): Path<String>,
@@ -49,7 +49,7 @@ pub async fn get(
 
 /// A callback's revisions, newest first.
 #[utoipa::path(get, path = "/callbacks/{path}/revisions", params(("path" = String, Path)),
-    responses((status = 200, body = RevisionList), (status = 404, body = ErrorEnvelope)), tag = "callbacks")]
+    responses((status = 200, body = RevisionList, description = "revisions, newest first"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
 pub async fn revisions(
     State(app): State<AppState>,
     Path(path): Path<String>,
@@ -62,7 +62,7 @@ pub async fn revisions(
 /// The last lines of the current revision's instances.
 #[utoipa::path(get, path = "/callbacks/{path}/logs",
     params(("path" = String, Path), ("tail" = Option<usize>, Query, description = "lines, default 200")),
-    responses((status = 200, body = LogList), (status = 404, body = ErrorEnvelope)), tag = "callbacks")]
+    responses((status = 200, body = LogList, description = "the last lines, merged by time"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"), (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail")), tag = "callbacks")]
 pub async fn logs(
     State(app): State<AppState>,
     Path(path): Path<String>,
@@ -76,7 +76,7 @@ pub async fn logs(
 
 /// Undeploys a callback and deletes its definition and history.
 #[utoipa::path(delete, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorEnvelope)), tag = "callbacks")]
+    responses((status = 204, description = "undeployed and deleted"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
 pub async fn delete(
     State(app): State<AppState>,
     Path(path): Path<String>,

@@ -20,8 +20,12 @@ use crate::model::{CallbackView, DeployAction, ErrorCode, SpecError, parse_deplo
         (status = 201, body = CallbackView, description = "first deploy"),
         (status = 200, body = CallbackView, description = "redeploy, no-op, or undeploy"),
         (status = 202, body = CallbackView, description = "accepted (wait=false)"),
-        (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-        (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: not a JSON object"),
+        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
+        (status = 409, body = ErrorEnvelope, description = "DEPLOY_IN_PROGRESS"),
+        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
+        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED, BUILD_FAILED or STARTUP_FAILED"),
+        (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE"),
     ),
     tag = "callbacks"
 )]

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::request_id;
 use crate::deployer::DeployError;
 use crate::executor::ExecutorError;
+use crate::invocations::InvocationError;
 use crate::invoker::InvokeError;
 use crate::model::{ErrorCode, FieldErrors};
 use crate::pool::StartError;
@@ -67,6 +68,11 @@ impl ApiError {
         .with_details(json!({ "fields": fields }))
     }
 
+    /// The envelope's `error` member: `{code, message, details}`.
+    pub fn error_object(&self) -> Value {
+        json!({"code": self.code, "message": self.message, "details": self.details})
+    }
+
     /// A 500 whose cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -112,6 +118,20 @@ impl From<ExecutorError> for ApiError {
                 format!("image {image} is missing and could not be rebuilt; redeploy the callback"),
             )
             .with_details(json!({ "image": image })),
+            ExecutorError::ImagePull { image, message } => ApiError::new(
+                ErrorCode::ImagePullFailed,
+                format!("image {image} cannot be pulled ({message}); check the image and the registry's credentials, then redeploy"),
+            )
+            .with_details(json!({ "image": image, "message": message })),
+            ExecutorError::Forbidden {
+                verb,
+                resource,
+                message,
+            } => ApiError::new(
+                ErrorCode::BackendForbidden,
+                format!("Kubernetes does not allow the gateway to {verb} {resource}; grant its ServiceAccount that permission (see k8s/)"),
+            )
+            .with_details(json!({ "verb": verb, "resource": resource, "message": message })),
             ExecutorError::Other(reason) => ApiError::internal(&reason),
         }
     }
@@ -166,6 +186,20 @@ impl From<DeployError> for ApiError {
             DeployError::Startup { path, source } => start_failure(&path, source),
             DeployError::Backend(e) => e.into(),
             DeployError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvocationError> for ApiError {
+    fn from(e: InvocationError) -> Self {
+        let message = e.to_string();
+        match e {
+            InvocationError::NotFound(_) => ApiError::new(ErrorCode::InvocationNotFound, message),
+            InvocationError::BadCallbackUrl => {
+                ApiError::fields([("X-Callback-Url".to_owned(), message)].into())
+            }
+            InvocationError::Invoke(e) => e.into(),
+            InvocationError::Store(e) => e.into(),
         }
     }
 }
@@ -250,6 +284,20 @@ mod tests {
         .into();
         assert_eq!(e.code, ErrorCode::StartupFailed);
         assert_eq!(e.details["log"], "SyntaxError");
+    }
+
+    #[test]
+    fn a_kubernetes_403_names_the_missing_permission() {
+        let e: ApiError = ExecutorError::Forbidden {
+            verb: "create".into(),
+            resource: "jobs".into(),
+            message: "jobs.batch is forbidden".into(),
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::BackendForbidden);
+        assert_eq!(e.details["verb"], "create");
+        assert_eq!(e.details["resource"], "jobs");
+        assert_eq!(e.into_response().status(), 502);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod auth;
 mod callbacks;
 mod deploy;
 pub mod error;
+mod invocations;
 mod invoke;
 mod openapi;
 mod ops;
@@ -21,7 +22,7 @@ pub use openapi::ApiDoc;
 
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let admin = Router::new()
         .route("/callback/deploy", post(deploy::deploy))
         .route("/callbacks", get(callbacks::list))
         .route(
@@ -30,16 +31,32 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/callbacks/{path}/revisions", get(callbacks::revisions))
         .route("/callbacks/{path}/logs", get(callbacks::logs))
+        .route("/invocations/{id}", get(invocations::get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::admin,
+        ));
+    let invoke = Router::new()
         .route("/api/{path}", any(invoke::invoke))
         .route("/api/{path}/", any(invoke::invoke))
         .route("/api/{path}/{*rest}", any(invoke::invoke))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::invoke,
+        ));
+    Router::new()
+        .merge(admin)
+        .merge(invoke)
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/openapi.json", get(ops::openapi))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

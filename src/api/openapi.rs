@@ -2,11 +2,11 @@
 
 use utoipa::OpenApi;
 
-use super::{callbacks, deploy, error, ops};
+use super::{callbacks, deploy, error, invocations, invoke, ops};
 use crate::executor::{LogLine, LogStream};
 use crate::model::{
-    Backend, CallbackState, CallbackView, ErrorCode, InstanceState, InstanceView, LastError, Mode,
-    Revision, Runtime,
+    Backend, CallbackState, CallbackView, ErrorCode, InstanceState, InstanceView, Invocation,
+    InvocationStatus, LastError, Mode, Revision, Runtime, StoredResponse,
 };
 
 /// The gateway's API.
@@ -23,8 +23,12 @@ use crate::model::{
         callbacks::revisions,
         callbacks::logs,
         callbacks::delete,
+        invocations::get,
+        invoke::invoke,
         ops::health,
         ops::ready,
+        ops::metrics,
+        ops::openapi,
     ),
     components(schemas(
         CallbackView,
@@ -47,6 +51,9 @@ use crate::model::{
         ops::Health,
         ops::Readiness,
         ops::Check,
+        Invocation,
+        InvocationStatus,
+        StoredResponse,
     ))
 )]
 pub struct ApiDoc;

@@ -35,7 +35,7 @@ pub struct Readiness {
 }
 
 /// The process serves.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)), tag = "operations")]
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health, description = "the process serves")), tag = "operations")]
 pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -45,7 +45,7 @@ pub async fn health() -> Json<Health> {
 
 /// The database and every configured backend answer.
 #[utoipa::path(get, path = "/ready",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)), tag = "operations")]
+    responses((status = 200, body = Readiness, description = "every check passed"), (status = 503, body = Readiness, description = "a check failed")), tag = "operations")]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (db, docker) = tokio::join!(app.store.ping(), app.executor.ping());
     let mut checks = BTreeMap::new();
@@ -76,11 +76,15 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
 }
 
 /// This API as an OpenAPI 3 document.
+#[utoipa::path(get, path = "/openapi.json",
+    responses((status = 200, body = Object, description = "this document")), tag = "operations")]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi::ApiDoc::openapi())
 }
 
 /// Prometheus text exposition of the gateway's metrics.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")), tag = "operations")]
 pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
     (
         [(

@@ -40,9 +40,17 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         uri.path = %req.uri().path(),
         callback.path = tracing::field::Empty,
     );
+    let started = std::time::Instant::now();
     let mut resp = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span))
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = resp.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        );
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -1,7 +1,8 @@
 //! Where instances run, in the gateway's own vocabulary. The pool, deployer and invoker talk to
-//! this trait only; `docker.rs` implements it with bollard.
+//! this trait only; `docker/` implements it with bollard, `kubernetes/` with kube.
 
 pub mod docker;
+pub mod kubernetes;
 mod labels;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,18 @@ pub enum ExecutorError {
     /// The image an instance needs does not exist.
     #[error("image {image} is missing")]
     ImageMissing { image: String },
+    /// The image cannot be pulled (Kubernetes ErrImagePull, ImagePullBackOff, InvalidImageName);
+    /// `message` is the kubelet's.
+    #[error("image {image} cannot be pulled: {message}")]
+    ImagePull { image: String, message: String },
+    /// The backend refused the gateway's account an operation (a Kubernetes 403): `verb` and
+    /// `resource` name the permission it lacks.
+    #[error("the gateway may not {verb} {resource}: {message}")]
+    Forbidden {
+        verb: String,
+        resource: String,
+        message: String,
+    },
     /// Anything else the backend refused.
     #[error("{0}")]
     Other(String),

@@ -106,6 +106,11 @@ impl Invoker {
         }
     }
 
+    /// Whether `path` can take calls now (the errors a call would get at once otherwise).
+    pub fn check_route(&self, path: &str) -> Result<(), InvokeError> {
+        self.route(path).map(|_| ())
+    }
+
     fn route(&self, path: &str) -> Result<Arc<Pool>, InvokeError> {
         match self.registry.get(path) {
             Some(Route::Serving(pool)) => Ok(pool),

@@ -113,7 +113,14 @@ pub const SECRET_SHOWN: &str = "(set)";
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
     const WORDS: [&str; 8] = [
-        "SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE", "AUTH",
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "CREDENTIAL",
+        "PRIVATE",
+        "AUTH",
     ];
     WORDS.iter().any(|w| n.contains(w)) || n.ends_with("KEY")
 }
@@ -163,7 +170,11 @@ impl CallbackView {
                 .env
                 .iter()
                 .map(|(k, v)| {
-                    let shown = if looks_secret(k) { SECRET_SHOWN.to_owned() } else { v.clone() };
+                    let shown = if looks_secret(k) {
+                        SECRET_SHOWN.to_owned()
+                    } else {
+                        v.clone()
+                    };
                     (k.clone(), shown)
                 })
                 .collect(),
@@ -189,7 +200,13 @@ mod tests {
 
     #[test]
     fn secret_looking_names_are_recognised() {
-        for name in ["DB_PASSWORD", "api_key", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AuthHeader"] {
+        for name in [
+            "DB_PASSWORD",
+            "api_key",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "AuthHeader",
+        ] {
             assert!(looks_secret(name), "{name}");
         }
         for name in ["GREETING", "KEYBOARD_LAYOUT", "REGION"] {

@@ -2,6 +2,7 @@
 
 mod callback;
 mod error_code;
+mod invocation;
 mod runtime;
 mod spec;
 
@@ -9,6 +10,7 @@ pub use callback::{
     CallbackRecord, CallbackState, CallbackView, InstanceState, InstanceView, LastError, Revision,
 };
 pub use error_code::ErrorCode;
+pub use invocation::{Invocation, InvocationStatus, StoredBody, StoredRequest, StoredResponse};
 pub use runtime::{Backend, Mode, Runtime};
 pub use spec::{
     CallbackSpec, DeployAction, FieldErrors, Files, SpecDefaults, SpecError, parse_deploy,

@@ -251,6 +251,14 @@ fn start_failure(path: &str, memory_mb: u32, e: &StartError) -> Option<LastError
             ErrorCode::ImagePullFailed,
             format!("image {image} of {path} is missing and rebuilding it failed: {reason}"),
         ),
+        StartError::Backend(ExecutorError::ImagePull { image, message }) => (
+            ErrorCode::ImagePullFailed,
+            format!("image {image} of {path} cannot be pulled: {message}"),
+        ),
+        StartError::Backend(ExecutorError::Forbidden { verb, resource, .. }) => (
+            ErrorCode::BackendForbidden,
+            format!("Kubernetes does not allow the gateway to {verb} {resource} for {path}"),
+        ),
         StartError::Backend(_) => return None,
     };
     Some(LastError {

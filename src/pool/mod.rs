@@ -27,9 +27,9 @@ pub use lease::Lease;
 pub use start::{OnFailure, START_LOG_LINES, StartError, output_tail, start_instance};
 
 use crate::builder::Images;
-use crate::metrics::Metrics;
 use crate::executor::{Executor, Instance, InstanceSpec};
 use crate::invoker::HttpClient;
+use crate::metrics::Metrics;
 use crate::model::{CallbackSpec, InstanceState, InstanceView, LastError};
 use crash::CrashTracker;
 

@@ -5,7 +5,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Migrations in order; the database's `user_version` counts how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_invocation_delivery.sql"),
+];
 
 /// Applies every migration newer than the database, each in its own transaction.
 pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {

@@ -4,7 +4,10 @@
 //! blocks the async runtime. The invoke path never touches the store: it routes from memory.
 
 mod callbacks;
+mod invocations;
 mod migrations;
+
+pub use invocations::Claimed;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -7,4 +7,5 @@ mod helpers;
 mod invoke;
 mod jobs;
 mod lifecycle;
+mod production;
 mod validation;

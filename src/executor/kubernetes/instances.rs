@@ -1,0 +1,322 @@
+//! Service instances: a start adds a replica to the revision's Deployment and claims the new
+//! pod; a removal marks its pod as the cheapest to delete, drops a replica and deletes it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use chrono::Utc;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::classify::{PodState, pod_state};
+use super::objects::{self, DELETION_COST, DELETION_COST_REMOVE, Role};
+use super::{KubeExecutor, errors};
+use crate::executor::{
+    CALLBACK_LABEL, ExecutorError, Instance, InstanceSpec, REVISION_LABEL, ROLE_LABEL,
+};
+
+/// Read-modify-write attempts before giving up on an object others keep changing.
+const MAX_CONFLICTS: usize = 10;
+
+/// What a start found.
+enum Claim {
+    /// A new pod whose container runs, or already stopped: the caller's health check and
+    /// `status` tell which (and read its output).
+    Started(Instance),
+    /// A new pod that cannot start at all (its image cannot be pulled …).
+    Failed { pod: String, error: ExecutorError },
+}
+
+/// What one pod means to a waiting start.
+enum Seen {
+    Claimed(Claim),
+    /// Not started yet; why, when the pod says.
+    Pending(Option<String>),
+    /// Taken, going away, or someone else's.
+    Skip,
+}
+
+impl KubeExecutor {
+    /// Adds a replica and waits until a pod no start has claimed runs or fails.
+    pub(super) async fn start_pod(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError> {
+        let name = objects::deployment_name(&spec.callback, spec.revision);
+        if self.scale(&name, 1).await?.is_none() {
+            self.create_revision(spec).await?;
+            if self.scale(&name, 1).await?.is_none() {
+                return Err(ExecutorError::Other(format!(
+                    "deployment {name} disappeared while it was scaled up"
+                )));
+            }
+        }
+        let labels = objects::labels(&self.gateway_id, spec, Role::Service);
+        let selector = objects::selector(&labels);
+        match self.claim_new_pod(&name, &selector).await {
+            Ok(Claim::Started(instance)) => Ok(instance),
+            Ok(Claim::Failed { pod, error }) => {
+                if let Err(e) = self.remove_pod(&pod).await {
+                    tracing::warn!(instance.id = %pod, error = %e, "cannot remove a pod that failed to start");
+                }
+                Err(error)
+            }
+            Err(e) => {
+                // Give the replica back; the ReplicaSet deletes a pod that is not ready first.
+                if let Err(undo) = self.scale(&name, -1).await {
+                    tracing::warn!(deployment = %name, error = %undo, "cannot scale back down after a failed start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the revision's Deployment and Service unless they exist.
+    async fn create_revision(&self, spec: &InstanceSpec) -> Result<(), ExecutorError> {
+        let pp = PostParams::default();
+        let deployment = objects::deployment(&self.gateway_id, spec);
+        tolerate_exists(
+            errors::raw(self.deployments().create(&pp, &deployment)).await?,
+            "deployments",
+        )?;
+        let service = objects::service(&self.gateway_id, spec);
+        tolerate_exists(
+            errors::raw(self.services().create(&pp, &service)).await?,
+            "services",
+        )
+    }
+
+    /// Changes a Deployment's replicas by `delta` (never below 0); `None` when it does not
+    /// exist. The read replica count is a precondition of the write (its resourceVersion), so
+    /// concurrent starts and removals each count.
+    async fn scale(&self, name: &str, delta: i32) -> Result<Option<i32>, ExecutorError> {
+        let api = self.deployments();
+        for _ in 0..MAX_CONFLICTS {
+            let got = errors::raw(api.get_opt(name)).await?;
+            let Some(d) = got.map_err(|e| errors::map(e, "get", "deployments"))? else {
+                return Ok(None);
+            };
+            let current = d.spec.replicas.unwrap_or(1);
+            let replicas = (current + delta).max(0);
+            let patch = json!({
+                "metadata": {"resourceVersion": d.metadata.resource_version},
+                "spec": {"replicas": replicas},
+            });
+            let pp = PatchParams::default();
+            match errors::raw(api.patch(name, &pp, &Patch::Merge(&patch))).await? {
+                Ok(_) => return Ok(Some(replicas)),
+                Err(e) if errors::is_conflict(&e) => continue,
+                Err(e) if errors::is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(errors::map(e, "patch", "deployments")),
+            }
+        }
+        Err(ExecutorError::Other(format!(
+            "deployment {name} kept changing while it was scaled"
+        )))
+    }
+
+    /// Watches the revision's pods until one no start has claimed runs or fails, classifying
+    /// each state as it appears.
+    async fn claim_new_pod(
+        &self,
+        deployment: &str,
+        selector: &str,
+    ) -> Result<Claim, ExecutorError> {
+        let deadline = Instant::now() + self.start_timeout;
+        let config = watcher::Config::default().labels(selector);
+        let mut events = watcher(self.pods(), config).boxed();
+        let mut pending_because = None;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(next)) => next,
+                Ok(None) => return Err(watch_ended()),
+                Err(_) => return Err(self.start_timed_out(deployment, pending_because)),
+            };
+            let pod = match next {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+                Ok(_) => continue,
+                Err(e) if errors::is_transient_watch_error(&e) => continue,
+                Err(e) => return Err(errors::map_watch(e, "pods")),
+            };
+            match self.consider(&pod) {
+                Seen::Claimed(claim) => return Ok(claim),
+                Seen::Pending(why) => pending_because = why.or(pending_because),
+                Seen::Skip => {}
+            }
+        }
+    }
+
+    fn consider(&self, pod: &Pod) -> Seen {
+        let Some(name) = pod.metadata.name.clone() else {
+            return Seen::Skip;
+        };
+        if pod.metadata.deletion_timestamp.is_some() || is_marked(pod) {
+            return Seen::Skip;
+        }
+        let state = pod_state(pod);
+        let claim = match state {
+            PodState::Pending | PodState::Running { ip: None, .. } => {
+                return Seen::Pending(pending_reason(pod));
+            }
+            PodState::Running { ip: Some(ip), .. } => {
+                Claim::Started(self.instance(&name, Some(ip)))
+            }
+            PodState::Exited(_) => Claim::Started(self.instance(&name, pod_ip(pod))),
+            PodState::ImagePull { image, message } => Claim::Failed {
+                pod: name.clone(),
+                error: ExecutorError::ImagePull { image, message },
+            },
+            PodState::Unstartable { reason, message } => Claim::Failed {
+                pod: name.clone(),
+                error: ExecutorError::Other(format!(
+                    "pod {name} cannot start its container: {reason}: {message}"
+                )),
+            },
+        };
+        // Two starts may see the same pod: the first to insert it owns it.
+        if self.claimed().insert(name) {
+            Seen::Claimed(claim)
+        } else {
+            Seen::Skip
+        }
+    }
+
+    pub(super) fn instance(&self, name: &str, ip: Option<IpAddr>) -> Instance {
+        let endpoint = match ip {
+            Some(ip) => SocketAddr::new(ip, self.pod_port),
+            None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        };
+        Instance {
+            id: name.into(),
+            endpoint,
+            started_at: Utc::now(),
+        }
+    }
+
+    fn start_timed_out(&self, deployment: &str, why: Option<String>) -> ExecutorError {
+        let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+        ExecutorError::Unavailable {
+            backend: "kubernetes",
+            reason: format!(
+                "no new pod of deployment {deployment} started within {} s{why}",
+                self.start_timeout.as_secs()
+            ),
+        }
+    }
+
+    /// Removes one pod: marks it as the cheapest to delete, drops a replica of its
+    /// Deployment, then deletes it. The mark is written with the pod's resourceVersion as
+    /// precondition, so of two removals of one pod only one drops a replica; deleting the pod
+    /// as well covers a ReplicaSet that preferred a pod still starting.
+    pub(super) async fn remove_pod(&self, id: &str) -> Result<(), ExecutorError> {
+        self.mark_and_scale_down(id).await?;
+        let deleted = errors::raw(self.pods().delete(id, &DeleteParams::default())).await?;
+        match deleted {
+            Ok(_) => {}
+            Err(e) if errors::is_not_found(&e) => {}
+            Err(e) => return Err(errors::map(e, "delete", "pods")),
+        }
+        self.claimed().remove(id);
+        Ok(())
+    }
+
+    async fn mark_and_scale_down(&self, id: &str) -> Result<(), ExecutorError> {
+        let api = self.pods();
+        for _ in 0..MAX_CONFLICTS {
+            let got = errors::raw(api.get_opt(id)).await?;
+            let Some(pod) = got.map_err(|e| errors::map(e, "get", "pods"))? else {
+                return Ok(());
+            };
+            if label(&pod, ROLE_LABEL) == Some(Role::Job.as_str()) {
+                return self.delete_job_of(&pod).await;
+            }
+            if pod.metadata.deletion_timestamp.is_some() || is_marked(&pod) {
+                return Ok(());
+            }
+            let patch = json!({"metadata": {
+                "resourceVersion": pod.metadata.resource_version,
+                "annotations": {DELETION_COST: DELETION_COST_REMOVE},
+            }});
+            let pp = PatchParams::default();
+            match errors::raw(api.patch(id, &pp, &Patch::Merge(&patch))).await? {
+                Ok(_) => {}
+                // The kubelet updated the pod meanwhile: read it again.
+                Err(e) if errors::is_conflict(&e) => continue,
+                Err(e) if errors::is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(errors::map(e, "patch", "pods")),
+            }
+            if let Some(deployment) = deployment_of(&pod) {
+                self.scale(&deployment, -1).await?;
+            }
+            return Ok(());
+        }
+        Err(ExecutorError::Other(format!(
+            "pod {id} kept changing while it was marked for removal"
+        )))
+    }
+
+    /// A job pod found by `list` goes with its Job.
+    async fn delete_job_of(&self, pod: &Pod) -> Result<(), ExecutorError> {
+        let Some(job) = label(pod, "batch.kubernetes.io/job-name").or(label(pod, "job-name"))
+        else {
+            return Ok(());
+        };
+        self.delete_job(job).await
+    }
+}
+
+/// Whether the gateway marked this pod for removal.
+pub(super) fn is_marked(pod: &Pod) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DELETION_COST))
+        .is_some_and(|v| v == DELETION_COST_REMOVE)
+}
+
+pub(super) fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+pub(super) fn pod_ip(pod: &Pod) -> Option<IpAddr> {
+    pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+}
+
+/// The Deployment a service pod belongs to, from its labels.
+fn deployment_of(pod: &Pod) -> Option<String> {
+    let callback = label(pod, CALLBACK_LABEL)?;
+    let revision = label(pod, REVISION_LABEL)?.parse().ok()?;
+    Some(objects::deployment_name(callback, revision))
+}
+
+/// Why a pod has not started: the scheduler's or the kubelet's word.
+fn pending_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let unscheduled = status.conditions.as_ref().and_then(|cs| {
+        cs.iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            .and_then(|c| c.message.clone())
+    });
+    let waiting = || {
+        let cs = status.container_statuses.as_ref()?.first()?;
+        let w = cs.state.as_ref()?.waiting.as_ref()?;
+        w.reason.clone()
+    };
+    unscheduled.or_else(waiting)
+}
+
+fn tolerate_exists<T>(r: kube::Result<T>, resource: &str) -> Result<(), ExecutorError> {
+    match r {
+        Ok(_) => Ok(()),
+        // Created meanwhile by a concurrent start.
+        Err(e) if errors::is_conflict(&e) => Ok(()),
+        Err(e) => Err(errors::map(e, "create", resource)),
+    }
+}
+
+pub(super) fn watch_ended() -> ExecutorError {
+    ExecutorError::Unavailable {
+        backend: "kubernetes",
+        reason: "the watch stream ended".into(),
+    }
+}

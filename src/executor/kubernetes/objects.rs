@@ -1,0 +1,346 @@
+//! Pure builders of the objects the gateway creates (SPEC 8): per revision a Deployment and a
+//! ClusterIP Service; per job-mode call a Job (and a ConfigMap for a large event). Every object
+//! and pod template carries the labels of SPEC 5, so the gateway finds its own after a restart.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use crate::executor::{
+    CALLBACK_LABEL, GATEWAY_LABEL, InstanceSpec, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    REVISION_LABEL, ROLE_LABEL,
+};
+
+/// Name of the function's container in every pod.
+pub const CONTAINER: &str = "fn";
+/// Port the runtime listens on (`$PORT`).
+pub const RUNTIME_PORT: u16 = 8080;
+/// Annotation that tells the ReplicaSet controller which pod to delete first on a scale-down.
+pub const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+/// Its value on a pod the gateway is removing.
+pub const DELETION_COST_REMOVE: &str = "-1000";
+/// Folder where a large job event's ConfigMap is mounted.
+pub const EVENT_DIR: &str = "/faas-event";
+/// Key (and file name) of the event in that ConfigMap.
+pub const EVENT_KEY: &str = "event.json";
+/// How long a finished Job stays for inspection before Kubernetes deletes it (the gateway
+/// deletes its own at once; this catches those a crash left behind).
+const JOB_TTL_S: i32 = 300;
+/// The user the runtime runs as (SPEC 4: non-root), as on Docker.
+const RUN_AS: i64 = 10001;
+/// Longest name for a Service or a Job (a DNS label, and a Job's name is a label value).
+const MAX_NAME: usize = 63;
+
+/// What a pod is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Service,
+    Job,
+}
+
+impl Role {
+    /// Value of the `faas.role` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Service => "service",
+            Role::Job => "job",
+        }
+    }
+}
+
+/// How a job receives its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource<'a> {
+    /// In `FAAS_EVENT`.
+    Env(&'a str),
+    /// In a file from the ConfigMap of the Job's name, named by `FAAS_EVENT_FILE`.
+    ConfigMap,
+}
+
+/// Name of a revision's Deployment and Service: `faas-<path>-r<rev>`, shortened with a hash
+/// when a long path would pass 63 characters.
+pub fn deployment_name(callback: &str, revision: u64) -> String {
+    fit(&format!("faas-{callback}"), &format!("-r{revision}"))
+}
+
+/// Name of one job run: `faas-<path>-job-<suffix>`, shortened like [`deployment_name`].
+pub fn job_name(callback: &str, suffix: &str) -> String {
+    fit(&format!("faas-{callback}"), &format!("-job-{suffix}"))
+}
+
+fn fit(base: &str, tail: &str) -> String {
+    if base.len() + tail.len() <= MAX_NAME {
+        return format!("{base}{tail}");
+    }
+    let hash = &hex::encode(Sha256::digest(base.as_bytes()))[..6];
+    // Names are ASCII (the path is a DNS label), so byte slicing is safe.
+    let keep = MAX_NAME - tail.len() - hash.len() - 1;
+    format!("{}-{hash}{tail}", base[..keep].trim_end_matches('-'))
+}
+
+/// The labels of SPEC 5 on an object of `spec`'s revision.
+pub fn labels(gateway_id: &str, spec: &InstanceSpec, role: Role) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into()),
+        (GATEWAY_LABEL.into(), gateway_id.into()),
+        (CALLBACK_LABEL.into(), spec.callback.clone()),
+        (REVISION_LABEL.into(), spec.revision.to_string()),
+        (ROLE_LABEL.into(), role.as_str().into()),
+    ])
+}
+
+/// A label selector (`k=v,…`) matching exactly `labels`.
+pub fn selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The selector of every pod of one gateway.
+pub fn gateway_selector(gateway_id: &str) -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{GATEWAY_LABEL}={gateway_id}")
+}
+
+/// The revision's Deployment, created with no replicas: the gateway scales it itself.
+pub fn deployment(gateway_id: &str, spec: &InstanceSpec) -> Deployment {
+    let labels = labels(gateway_id, spec, Role::Service);
+    let mut container = container(spec, spec_env(spec));
+    container.ports = Some(vec![ContainerPort {
+        name: Some("http".into()),
+        container_port: i32::from(RUNTIME_PORT),
+        ..Default::default()
+    }]);
+    container.readiness_probe = Some(Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/_/health".into()),
+            port: IntOrString::Int(i32::from(RUNTIME_PORT)),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..Default::default()
+    });
+    Deployment {
+        metadata: meta(deployment_name(&spec.callback, spec.revision), &labels),
+        spec: DeploymentSpec {
+            replicas: Some(0),
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            // Each revision has its own Deployment whose template never changes: no history.
+            revision_history_limit: Some(0),
+            template: template(&labels, container, "Always", Vec::new()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The revision's ClusterIP Service (port 8080), for in-cluster clients and tooling; the
+/// gateway itself dials pod IPs.
+pub fn service(gateway_id: &str, spec: &InstanceSpec) -> Service {
+    let labels = labels(gateway_id, spec, Role::Service);
+    Service {
+        metadata: meta(deployment_name(&spec.callback, spec.revision), &labels),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(labels),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: i32::from(RUNTIME_PORT),
+                target_port: Some(IntOrString::Int(i32::from(RUNTIME_PORT))),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One job run: never retried, killed at `timeout`, its result in the termination message.
+pub fn job(
+    gateway_id: &str,
+    name: &str,
+    spec: &InstanceSpec,
+    event: EventSource<'_>,
+    timeout: Duration,
+) -> Job {
+    let labels = labels(gateway_id, spec, Role::Job);
+    let mut env = spec_env(spec);
+    let mut volumes = Vec::new();
+    match event {
+        EventSource::Env(event) => env.push(env_var("FAAS_EVENT", event)),
+        EventSource::ConfigMap => {
+            env.push(env_var(
+                "FAAS_EVENT_FILE",
+                &format!("{EVENT_DIR}/{EVENT_KEY}"),
+            ));
+            volumes.push(Volume {
+                name: "event".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: name.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    let mut container = container(spec, env);
+    if event == EventSource::ConfigMap {
+        container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: "event".into(),
+                mount_path: EVENT_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+    }
+    // Whole seconds, rounded up, so a job is never killed before its timeout.
+    let deadline = i64::try_from(timeout.as_millis().div_ceil(1000))
+        .unwrap_or(i64::MAX)
+        .max(1);
+    Job {
+        metadata: meta(name.into(), &labels),
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(deadline),
+            ttl_seconds_after_finished: Some(JOB_TTL_S),
+            template: template(&labels, container, "Never", volumes),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The ConfigMap holding an event too large for the environment; named like its Job.
+pub fn event_config_map(
+    gateway_id: &str,
+    name: &str,
+    spec: &InstanceSpec,
+    event: &str,
+) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(name.into(), &labels(gateway_id, spec, Role::Job)),
+        data: Some(BTreeMap::from([(EVENT_KEY.into(), event.into())])),
+        ..Default::default()
+    }
+}
+
+fn meta(name: String, labels: &BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        labels: Some(labels.clone()),
+        ..Default::default()
+    }
+}
+
+fn template(
+    labels: &BTreeMap<String, String>,
+    container: Container,
+    restart_policy: &str,
+    mut volumes: Vec<Volume>,
+) -> PodTemplateSpec {
+    volumes.push(Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity("64Mi".into())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![container],
+            restart_policy: Some(restart_policy.into()),
+            // A function has no business talking to the Kubernetes API.
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(RUN_AS),
+                run_as_group: Some(RUN_AS),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            volumes: Some(volumes),
+            ..Default::default()
+        }),
+    }
+}
+
+fn container(spec: &InstanceSpec, env: Vec<EnvVar>) -> Container {
+    let memory = Quantity(format!("{}Mi", spec.memory_mb));
+    // Millicores, at least 1m (the API rejects a zero CPU quantity).
+    let cpu = Quantity(format!("{}m", ((spec.cpu * 1000.0).round() as u64).max(1)));
+    let resources = BTreeMap::from([("memory".to_owned(), memory), ("cpu".to_owned(), cpu)]);
+    Container {
+        name: CONTAINER.into(),
+        image: Some(spec.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(resources.clone()),
+            limits: Some(resources),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            read_only_root_filesystem: Some(true),
+            ..Default::default()
+        }),
+        termination_message_policy: Some("File".into()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn spec_env(spec: &InstanceSpec) -> Vec<EnvVar> {
+    spec.env.iter().map(|(k, v)| env_var(k, v)).collect()
+}
+
+fn env_var(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+#[path = "objects_tests.rs"]
+mod tests;

@@ -1,0 +1,113 @@
+//! Job mode: one Job per call, its result read from the termination message, deadlines,
+//! OOM kills, large events in a ConfigMap, and the clean-up afterwards.
+
+use std::time::Duration;
+
+use faas_gateway::executor::{Executor, ExecutorError, InstanceSpec};
+use serde_json::json;
+
+use crate::emu::scenario::termination_message;
+use crate::emu::{JobScenario, Res, ServiceScenario};
+use crate::support::{Env, bounded, labels, spec};
+
+const TIMEOUT: Duration = Duration::from_millis(30_500);
+
+fn job_spec() -> InstanceSpec {
+    let mut s = spec("batch");
+    s.env.insert("FAAS_MODE".into(), "job".into());
+    s
+}
+
+async fn env(scenario: JobScenario) -> Env {
+    Env::start(ServiceScenario::Ready, scenario).await
+}
+
+#[tokio::test]
+async fn a_job_that_completes_answers_with_its_termination_message_and_is_deleted() {
+    let env = env(JobScenario::Complete).await;
+    let event = r#"{"method":"GET","path":"/"}"#;
+    let outcome = bounded("the job", env.executor.run_job(&job_spec(), event, TIMEOUT))
+        .await
+        .expect("runs");
+
+    assert_eq!(outcome.exit_code, 0);
+    assert!(!outcome.timed_out && !outcome.oom_killed);
+    assert_eq!(outcome.document, Some(termination_message()));
+    assert!(outcome.log.contains("some log line"), "{}", outcome.log);
+
+    let created = &env.requests("POST", "/apis/batch/v1/namespaces/faas-test/jobs")[0].body;
+    let name = created["metadata"]["name"].as_str().expect("a name").to_owned();
+    assert!(name.starts_with("faas-batch-job-"), "{name}");
+    assert_eq!(created["metadata"]["labels"], labels("batch", "job"));
+    assert_eq!(created["spec"]["backoffLimit"], 0);
+    assert_eq!(created["spec"]["activeDeadlineSeconds"], 31);
+    assert_eq!(created["spec"]["ttlSecondsAfterFinished"], 300);
+    let pod = &created["spec"]["template"];
+    assert_eq!(pod["metadata"]["labels"], labels("batch", "job"));
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    let env_vars = pod["spec"]["containers"][0]["env"].as_array().expect("env");
+    assert!(env_vars.contains(&json!({"name": "FAAS_EVENT", "value": event})));
+    assert!(env_vars.contains(&json!({"name": "FAAS_MODE", "value": "job"})));
+
+    let deleted = env.requests("DELETE", &format!("/jobs/{name}"));
+    assert_eq!(deleted[0].body["propagationPolicy"], "Background");
+    assert!(env.cluster().object(Res::Jobs, &name).is_none());
+    assert!(env.cluster().objects(Res::Pods).is_empty(), "its pod goes with it");
+}
+
+#[tokio::test]
+async fn a_job_past_its_deadline_is_timed_out() {
+    let env = env(JobScenario::DeadlineExceeded).await;
+    let outcome = bounded("the job", env.executor.run_job(&job_spec(), "{}", TIMEOUT))
+        .await
+        .expect("runs");
+    assert!(outcome.timed_out, "{outcome:?}");
+    assert!(outcome.document.is_none());
+    assert!(env.cluster().objects(Res::Jobs).is_empty());
+}
+
+#[tokio::test]
+async fn a_job_killed_for_its_memory_reports_oom_and_exit_137() {
+    let env = env(JobScenario::OomKilled).await;
+    let outcome = bounded("the job", env.executor.run_job(&job_spec(), "{}", TIMEOUT))
+        .await
+        .expect("runs");
+    assert_eq!(outcome.exit_code, 137);
+    assert!(outcome.oom_killed);
+    assert!(!outcome.timed_out);
+    assert!(outcome.log.contains("allocating"), "{}", outcome.log);
+}
+
+#[tokio::test]
+async fn a_job_whose_image_cannot_be_pulled_fails_with_the_kubelet_message() {
+    let env = env(JobScenario::ErrImagePull).await;
+    let err = bounded("the job", env.executor.run_job(&job_spec(), "{}", TIMEOUT))
+        .await
+        .expect_err("fails");
+    assert!(
+        matches!(&err, ExecutorError::ImagePull { message, .. } if message.contains("does-not-exist")),
+        "{err:?}"
+    );
+    assert!(env.cluster().objects(Res::Jobs).is_empty(), "the Job is deleted");
+}
+
+#[tokio::test]
+async fn a_large_event_travels_in_a_config_map_that_is_deleted_with_the_job() {
+    let env = env(JobScenario::Complete).await;
+    let event = format!(r#"{{"body":"{}"}}"#, "x".repeat(100 * 1024));
+    let outcome = bounded("the job", env.executor.run_job(&job_spec(), &event, TIMEOUT))
+        .await
+        .expect("runs");
+    assert_eq!(outcome.exit_code, 0);
+
+    let cm = &env.requests("POST", "/api/v1/namespaces/faas-test/configmaps")[0].body;
+    let name = cm["metadata"]["name"].as_str().expect("a name").to_owned();
+    assert_eq!(cm["data"]["event.json"], event.as_str());
+    let job = &env.requests("POST", "/jobs")[0].body;
+    assert_eq!(job["metadata"]["name"], name.as_str(), "named like its Job");
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    let env_vars = c["env"].as_array().expect("env");
+    assert!(env_vars.contains(&json!({"name": "FAAS_EVENT_FILE", "value": "/faas-event/event.json"})));
+    assert!(!env_vars.iter().any(|v| v["name"] == "FAAS_EVENT"));
+    assert!(env.cluster().object(Res::ConfigMaps, &name).is_none(), "deleted");
+}
