@@ -50,6 +50,15 @@ fn base_images() -> &'static BaseImages {
     })
 }
 
+/// The base-image settings, as environment for a gateway process.
+pub fn base_image_env() -> [(&'static str, String); 2] {
+    let images = base_images();
+    [
+        ("FAAS_PYTHON_BASE_IMAGE", images.python.clone()),
+        ("FAAS_NODE_BASE_IMAGE", images.node.clone()),
+    ]
+}
+
 /// Whether a Docker daemon answers. In CI its absence is a failure; elsewhere the Docker
 /// tests skip, loudly.
 pub fn docker_available() -> bool {

@@ -7,5 +7,6 @@ mod helpers;
 mod invoke;
 mod jobs;
 mod lifecycle;
+mod process;
 mod production;
 mod validation;

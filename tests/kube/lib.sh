@@ -98,6 +98,11 @@ kube_preflight() {
     fi
 }
 
+AUTH_ADMIN=()
+AUTH_INVOKE=()
+if [ -n "${FAAS_ADMIN_TOKEN:-}" ]; then AUTH_ADMIN=(-H "Authorization: Bearer $FAAS_ADMIN_TOKEN"); fi
+if [ -n "${FAAS_INVOKE_TOKEN:-}" ]; then AUTH_INVOKE=(-H "Authorization: Bearer $FAAS_INVOKE_TOKEN"); fi
+
 TMP=$(mktemp -d)
 DEPLOYED=()
 BACKGROUND=()
@@ -122,11 +127,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-AUTH_ADMIN=()
-AUTH_INVOKE=()
-if [ -n "${FAAS_ADMIN_TOKEN:-}" ]; then AUTH_ADMIN=(-H "Authorization: Bearer $FAAS_ADMIN_TOKEN"); fi
-if [ -n "${FAAS_INVOKE_TOKEN:-}" ]; then AUTH_INVOKE=(-H "Authorization: Bearer $FAAS_INVOKE_TOKEN"); fi
 
 # req METHOD URL_PATH [BODY] [extra curl args…]: body in $TMP/body, headers in $TMP/headers,
 # status in $CODE (000 when no answer), total seconds in $TIME.

@@ -19,8 +19,17 @@ const STARTUP: Duration = Duration::from_secs(600);
 async fn start_failing(scenario: ServiceScenario) -> (Env, StartError) {
     let env = Env::start(scenario, JobScenario::Complete).await;
     let client = http_client();
-    let start = start_instance(env.executor.as_ref(), &client, &spec("hello"), STARTUP, OnFailure::Remove);
-    let err = bounded("the failing start", start).await.expect_err("the start fails");
+    let s = spec("hello");
+    let start = start_instance(
+        env.executor.as_ref(),
+        &client,
+        &s,
+        STARTUP,
+        OnFailure::Remove,
+    );
+    let err = bounded("the failing start", start)
+        .await
+        .expect_err("the start fails");
     (env, err)
 }
 
@@ -32,9 +41,19 @@ async fn an_image_that_cannot_be_pulled_fails_the_start_at_the_first_err_image_p
         panic!("not an image pull failure: {err:?}");
     };
     assert_eq!(image, "does-not-exist:1");
-    assert!(message.starts_with("failed to pull and unpack image"), "{message}");
-    assert_eq!(env.replicas("faas-hello-r1"), Some(0), "the replica is given back");
-    eventually("the failed pod to go", || env.pod_names().is_empty().then_some(())).await;
+    assert!(
+        message.starts_with("failed to pull and unpack image"),
+        "{message}"
+    );
+    assert_eq!(
+        env.replicas("faas-hello-r1"),
+        Some(0),
+        "the replica is given back"
+    );
+    eventually("the failed pod to go", || {
+        env.pod_names().is_empty().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -74,16 +93,29 @@ async fn a_crash_looping_container_fails_the_start_with_its_exit_code_and_traceb
         panic!("not an exit: {err:?}");
     };
     assert_eq!((exit_code, oom_killed), (1, false));
-    assert!(log.contains("ImportError: No module named 'missing'"), "{log}");
+    assert!(
+        log.contains("ImportError: No module named 'missing'"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
 async fn a_cold_start_that_crashes_keeps_its_pod_for_the_logs() {
     let env = Env::start(ServiceScenario::CrashLoop, JobScenario::Complete).await;
     let client = http_client();
-    let start = start_instance(env.executor.as_ref(), &client, &spec("hello"), STARTUP, OnFailure::KeepExited);
+    let s = spec("hello");
+    let start = start_instance(
+        env.executor.as_ref(),
+        &client,
+        &s,
+        STARTUP,
+        OnFailure::KeepExited,
+    );
     let err = bounded("the start", start).await.expect_err("fails");
-    assert!(matches!(err, StartError::Exited { exit_code: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, StartError::Exited { exit_code: 1, .. }),
+        "{err:?}"
+    );
     let listed = env.executor.list().await.expect("lists");
     assert_eq!(listed.len(), 1);
     assert!(!listed[0].running);
@@ -119,14 +151,19 @@ async fn the_watch_reports_a_serving_pod_killed_for_its_memory() {
 async fn the_watch_reports_a_pod_deleted_behind_the_gateways_back_but_not_one_it_removed() {
     let env = Env::start(ServiceScenario::Ready, JobScenario::Complete).await;
     let s = spec("hello");
-    let removed = bounded("a start", env.executor.start(&s)).await.expect("starts");
-    let evicted = bounded("a start", env.executor.start(&s)).await.expect("starts");
+    let removed = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
+    let evicted = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
     let (tx, mut rx) = mpsc::channel(8);
     let executor = std::sync::Arc::clone(&env.executor);
     let watch = tokio::spawn(async move { executor.watch(tx).await });
 
     env.executor.remove(&removed.id).await.expect("removes");
-    env.cluster().write(|s| s.delete(crate::emu::Res::Pods, &evicted.id));
+    env.cluster()
+        .write(|s| s.delete(crate::emu::Res::Pods, &evicted.id));
 
     let exit = bounded("the exit", rx.recv()).await.expect("an exit");
     assert_eq!(exit.id, evicted.id);

@@ -21,11 +21,23 @@ async fn ready_env() -> Env {
 async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_new_pod() {
     let env = ready_env().await;
     let client = http_client();
-    let start = start_instance(env.executor.as_ref(), &client, &spec("hello"), STARTUP, OnFailure::Remove);
-    let instance = bounded("the start", start).await.expect("the instance starts");
+    let s = spec("hello");
+    let start = start_instance(
+        env.executor.as_ref(),
+        &client,
+        &s,
+        STARTUP,
+        OnFailure::Remove,
+    );
+    let instance = bounded("the start", start)
+        .await
+        .expect("the instance starts");
 
     assert!(instance.id.starts_with("faas-hello-r1-"), "{}", instance.id);
-    assert_eq!(instance.endpoint.to_string(), format!("127.0.0.1:{}", env.pod_port));
+    assert_eq!(
+        instance.endpoint.to_string(),
+        format!("127.0.0.1:{}", env.pod_port)
+    );
     let echoed: serde_json::Value = reqwest::get(format!("http://{}/hi", instance.endpoint))
         .await
         .expect("the pod answers")
@@ -37,18 +49,29 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
     let created = &env.requests("POST", "/apis/apps/v1/namespaces/faas-test/deployments")[0].body;
     assert_eq!(created["metadata"]["name"], "faas-hello-r1");
     assert_eq!(created["metadata"]["labels"], labels("hello", "service"));
-    assert_eq!(created["spec"]["template"]["metadata"]["labels"], labels("hello", "service"));
+    assert_eq!(
+        created["spec"]["template"]["metadata"]["labels"],
+        labels("hello", "service")
+    );
     let c = &created["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "local.test/faas-fn/hello:1");
     assert_eq!(c["imagePullPolicy"], "IfNotPresent");
-    assert_eq!(c["resources"]["limits"], json!({"memory": "64Mi", "cpu": "250m"}));
+    assert_eq!(
+        c["resources"]["limits"],
+        json!({"memory": "64Mi", "cpu": "250m"})
+    );
     assert_eq!(c["securityContext"]["runAsNonRoot"], true);
     assert_eq!(c["securityContext"]["runAsUser"], 10001);
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/_/health");
-    assert!(c["env"].as_array().expect("env").contains(&json!({"name": "GREETING", "value": "hi"})));
+    assert!(
+        c["env"]
+            .as_array()
+            .expect("env")
+            .contains(&json!({"name": "GREETING", "value": "hi"}))
+    );
 
     let service = &env.requests("POST", "/api/v1/namespaces/faas-test/services")[0].body;
     assert_eq!(service["metadata"]["name"], "faas-hello-r1");
@@ -58,7 +81,10 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
     let scaled = env.requests("PATCH", "/deployments/faas-hello-r1");
     assert_eq!(scaled.len(), 1);
     assert_eq!(scaled[0].body["spec"]["replicas"], 1);
-    assert_eq!(scaled[0].content_type.as_deref(), Some("application/merge-patch+json"));
+    assert_eq!(
+        scaled[0].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
     assert_eq!(env.replicas("faas-hello-r1"), Some(1));
 }
 
@@ -67,7 +93,11 @@ async fn concurrent_starts_each_claim_a_different_pod() {
     let env = ready_env().await;
     let s = spec("hello");
     let (a, b, c) = bounded("three starts", async {
-        tokio::join!(env.executor.start(&s), env.executor.start(&s), env.executor.start(&s))
+        tokio::join!(
+            env.executor.start(&s),
+            env.executor.start(&s),
+            env.executor.start(&s)
+        )
     })
     .await;
     let mut ids = vec![a.expect("a").id, b.expect("b").id, c.expect("c").id];
@@ -81,10 +111,16 @@ async fn concurrent_starts_each_claim_a_different_pod() {
 async fn removing_an_instance_marks_its_pod_cheapest_then_drops_a_replica_and_the_pod_goes() {
     let env = ready_env().await;
     let s = spec("hello");
-    let keep = bounded("a start", env.executor.start(&s)).await.expect("starts");
-    let gone = bounded("a start", env.executor.start(&s)).await.expect("starts");
+    let keep = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
+    let gone = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
 
-    bounded("the removal", env.executor.remove(&gone.id)).await.expect("removes");
+    bounded("the removal", env.executor.remove(&gone.id))
+        .await
+        .expect("removes");
 
     let marked = env.requests("PATCH", &format!("/pods/{}", gone.id));
     assert_eq!(
@@ -94,38 +130,69 @@ async fn removing_an_instance_marks_its_pod_cheapest_then_drops_a_replica_and_th
     assert_eq!(env.replicas("faas-hello-r1"), Some(1));
     let pods = env.pod_names();
     assert!(!pods.contains(&gone.id), "{pods:?}");
-    assert!(pods.contains(&keep.id), "the ReplicaSet deleted the wrong pod: {pods:?}");
-    assert_eq!(env.executor.status(&gone.id).await.expect("status"), InstanceStatus::Gone);
-    assert_eq!(env.executor.status(&keep.id).await.expect("status"), InstanceStatus::Running);
+    assert!(
+        pods.contains(&keep.id),
+        "the ReplicaSet deleted the wrong pod: {pods:?}"
+    );
+    assert_eq!(
+        env.executor.status(&gone.id).await.expect("status"),
+        InstanceStatus::Gone
+    );
+    assert_eq!(
+        env.executor.status(&keep.id).await.expect("status"),
+        InstanceStatus::Running
+    );
 }
 
 #[tokio::test]
 async fn scaling_to_zero_keeps_the_deployment_and_its_service_for_the_next_start() {
     let env = ready_env().await;
     let s = spec("hello");
-    let first = bounded("a start", env.executor.start(&s)).await.expect("starts");
+    let first = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
     env.executor.remove(&first.id).await.expect("removes");
 
     assert_eq!(env.replicas("faas-hello-r1"), Some(0));
-    assert!(env.cluster().object(Res::Services, "faas-hello-r1").is_some());
-    eventually("the pods to go", || env.pod_names().is_empty().then_some(())).await;
+    assert!(
+        env.cluster()
+            .object(Res::Services, "faas-hello-r1")
+            .is_some()
+    );
+    eventually("the pods to go", || {
+        env.pod_names().is_empty().then_some(())
+    })
+    .await;
 
-    let again = bounded("a start from zero", env.executor.start(&s)).await.expect("starts");
+    let again = bounded("a start from zero", env.executor.start(&s))
+        .await
+        .expect("starts");
     assert_ne!(again.id, first.id);
     assert_eq!(env.replicas("faas-hello-r1"), Some(1));
-    assert_eq!(env.requests("POST", "/deployments").len(), 1, "created once");
+    assert_eq!(
+        env.requests("POST", "/deployments").len(),
+        1,
+        "created once"
+    );
 }
 
 #[tokio::test]
 async fn removing_the_same_instance_twice_drops_only_one_replica() {
     let env = ready_env().await;
     let s = spec("hello");
-    let _a = bounded("a start", env.executor.start(&s)).await.expect("starts");
-    let b = bounded("a start", env.executor.start(&s)).await.expect("starts");
+    let _a = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
+    let b = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
     let (r1, r2) = tokio::join!(env.executor.remove(&b.id), env.executor.remove(&b.id));
     r1.expect("first removal");
     r2.expect("second removal");
-    env.executor.remove(&b.id).await.expect("a removal of a gone pod is fine");
+    env.executor
+        .remove(&b.id)
+        .await
+        .expect("a removal of a gone pod is fine");
     assert_eq!(env.replicas("faas-hello-r1"), Some(1));
 }
 
@@ -133,21 +200,27 @@ async fn removing_the_same_instance_twice_drops_only_one_replica() {
 async fn a_restarted_gateway_does_not_hand_out_a_pod_it_adopted() {
     let env = ready_env().await;
     let s = spec("hello");
-    let before = bounded("a start", env.executor.start(&s)).await.expect("starts");
+    let before = bounded("a start", env.executor.start(&s))
+        .await
+        .expect("starts");
 
     let restarted = env.restarted_executor();
     let found = restarted.list().await.expect("lists");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].instance.id, before.id);
     assert!(found[0].running);
-    let after = bounded("a start", restarted.start(&s)).await.expect("starts");
+    let after = bounded("a start", restarted.start(&s))
+        .await
+        .expect("starts");
     assert_ne!(after.id, before.id);
 }
 
 #[tokio::test]
 async fn a_pod_that_no_node_takes_fails_the_start_at_its_bound_and_gives_the_replica_back() {
     let env = Env::start(ServiceScenario::Unschedulable, JobScenario::Complete).await;
-    let executor = env.restarted_executor().with_start_timeout(Duration::from_millis(300));
+    let executor = env
+        .restarted_executor()
+        .with_start_timeout(Duration::from_millis(300));
     let err = bounded("the start", executor.start(&spec("hello")))
         .await
         .expect_err("nothing starts");

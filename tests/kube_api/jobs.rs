@@ -36,7 +36,10 @@ async fn a_job_that_completes_answers_with_its_termination_message_and_is_delete
     assert!(outcome.log.contains("some log line"), "{}", outcome.log);
 
     let created = &env.requests("POST", "/apis/batch/v1/namespaces/faas-test/jobs")[0].body;
-    let name = created["metadata"]["name"].as_str().expect("a name").to_owned();
+    let name = created["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
     assert!(name.starts_with("faas-batch-job-"), "{name}");
     assert_eq!(created["metadata"]["labels"], labels("batch", "job"));
     assert_eq!(created["spec"]["backoffLimit"], 0);
@@ -52,7 +55,10 @@ async fn a_job_that_completes_answers_with_its_termination_message_and_is_delete
     let deleted = env.requests("DELETE", &format!("/jobs/{name}"));
     assert_eq!(deleted[0].body["propagationPolicy"], "Background");
     assert!(env.cluster().object(Res::Jobs, &name).is_none());
-    assert!(env.cluster().objects(Res::Pods).is_empty(), "its pod goes with it");
+    assert!(
+        env.cluster().objects(Res::Pods).is_empty(),
+        "its pod goes with it"
+    );
 }
 
 #[tokio::test]
@@ -88,16 +94,22 @@ async fn a_job_whose_image_cannot_be_pulled_fails_with_the_kubelet_message() {
         matches!(&err, ExecutorError::ImagePull { message, .. } if message.contains("does-not-exist")),
         "{err:?}"
     );
-    assert!(env.cluster().objects(Res::Jobs).is_empty(), "the Job is deleted");
+    assert!(
+        env.cluster().objects(Res::Jobs).is_empty(),
+        "the Job is deleted"
+    );
 }
 
 #[tokio::test]
 async fn a_large_event_travels_in_a_config_map_that_is_deleted_with_the_job() {
     let env = env(JobScenario::Complete).await;
     let event = format!(r#"{{"body":"{}"}}"#, "x".repeat(100 * 1024));
-    let outcome = bounded("the job", env.executor.run_job(&job_spec(), &event, TIMEOUT))
-        .await
-        .expect("runs");
+    let outcome = bounded(
+        "the job",
+        env.executor.run_job(&job_spec(), &event, TIMEOUT),
+    )
+    .await
+    .expect("runs");
     assert_eq!(outcome.exit_code, 0);
 
     let cm = &env.requests("POST", "/api/v1/namespaces/faas-test/configmaps")[0].body;
@@ -107,7 +119,12 @@ async fn a_large_event_travels_in_a_config_map_that_is_deleted_with_the_job() {
     assert_eq!(job["metadata"]["name"], name.as_str(), "named like its Job");
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     let env_vars = c["env"].as_array().expect("env");
-    assert!(env_vars.contains(&json!({"name": "FAAS_EVENT_FILE", "value": "/faas-event/event.json"})));
+    assert!(
+        env_vars.contains(&json!({"name": "FAAS_EVENT_FILE", "value": "/faas-event/event.json"}))
+    );
     assert!(!env_vars.iter().any(|v| v["name"] == "FAAS_EVENT"));
-    assert!(env.cluster().object(Res::ConfigMaps, &name).is_none(), "deleted");
+    assert!(
+        env.cluster().object(Res::ConfigMaps, &name).is_none(),
+        "deleted"
+    );
 }

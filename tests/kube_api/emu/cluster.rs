@@ -186,10 +186,11 @@ impl Cluster {
             // The ReplicaSet controller's ranking: not ready first, then the lowest
             // pod-deletion-cost, then the newest.
             pods.sort_by_key(|p| {
-                let cost: i64 = p["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"]
-                    .as_str()
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
+                let cost: i64 =
+                    p["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"]
+                        .as_str()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
                 (is_ready(p), cost, std::cmp::Reverse(creation_order(p)))
             });
             for victim in &pods[..pods.len() - want] {
@@ -245,7 +246,9 @@ impl Cluster {
                             s.update(Res::Pods, p);
                         }
                         Step::Job(status) => {
-                            let job = p["metadata"]["ownerReferences"][0]["name"].as_str().unwrap_or_default();
+                            let job = p["metadata"]["ownerReferences"][0]["name"]
+                                .as_str()
+                                .unwrap_or_default();
                             if let Some(mut j) = s.get(Res::Jobs, job).cloned() {
                                 j["status"] = status.clone();
                                 s.update(Res::Jobs, j);
@@ -274,7 +277,14 @@ fn creation_order(o: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-fn new_pod(name: &str, generate: &str, labels: Value, owner: Value, frame: &Value, ip: &str) -> Value {
+fn new_pod(
+    name: &str,
+    generate: &str,
+    labels: Value,
+    owner: Value,
+    frame: &Value,
+    ip: &str,
+) -> Value {
     let mut pod = json!({
         "metadata": {"name": name, "generateName": format!("{generate}-"), "labels": labels,
             "ownerReferences": [owner]},
@@ -296,9 +306,10 @@ fn apply_frame(pod: &mut Value, frame: &Value, ip: &str) {
 }
 
 pub fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 fn update_deployment_status(store: &mut Store, d: &Value, selector: &Value) {

@@ -14,8 +14,8 @@ fn read(file: &str) -> String {
 
 /// The object in a fixture file (the only item of a `List`).
 pub fn object(file: &str) -> Value {
-    let v: Value = serde_json::from_str(&read(file))
-        .unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
+    let v: Value =
+        serde_json::from_str(&read(file)).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
     match v.get("items") {
         Some(items) => items[0].clone(),
         None => v,

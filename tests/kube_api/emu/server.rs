@@ -122,7 +122,12 @@ async fn handle(
         return json_response(StatusCode::OK, version());
     }
     let Some(t) = parse(uri.path()) else {
-        return status(404, "NotFound", "the server could not find the requested resource", json!({}));
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        );
     };
     let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let verb = match (&method, &t.name) {
@@ -135,7 +140,11 @@ async fn handle(
         _ => return status(405, "MethodNotAllowed", "method not allowed", json!({})),
     };
     let resource = if t.log { "pods/log" } else { t.res.plural() };
-    if c.settings().forbidden.iter().any(|(v, r)| v == verb && r == resource) {
+    if c.settings()
+        .forbidden
+        .iter()
+        .any(|(v, r)| v == verb && r == resource)
+    {
         return forbidden(&c, verb, t.res, resource);
     }
     match (verb, t.name) {
@@ -178,7 +187,10 @@ fn list(c: &Cluster, res: Res, query: &HashMap<String, String>) -> Response {
 }
 
 fn create(c: &Arc<Cluster>, res: Res, object: Value) -> Response {
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let ns = c.namespace.clone();
     match c.write(|s| s.create(res, &ns, object)) {
         Some(o) => json_response(StatusCode::CREATED, o),
@@ -207,7 +219,10 @@ fn patch(c: &Arc<Cluster>, res: Res, name: &str, body: &Value) -> Response {
         Some(Err(())) => status(
             409,
             "Conflict",
-            &format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", qualified(res)),
+            &format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                qualified(res)
+            ),
             json!({"name": name, "group": res.group(), "kind": res.plural()}),
         ),
         None => not_found(res, name),
@@ -233,16 +248,24 @@ fn pod_log(c: &Cluster, name: &str, query: &HashMap<String, String>) -> Response
     let waiting = cs["state"].get("waiting").is_some();
     let restarted = cs["restartCount"].as_i64().unwrap_or(0) > 0;
     if previous && !restarted {
-        let msg = format!("previous terminated container \"{container}\" in pod \"{name}\" not found");
+        let msg =
+            format!("previous terminated container \"{container}\" in pod \"{name}\" not found");
         return status(400, "BadRequest", &msg, json!({}));
     }
     if !previous && waiting {
-        let reason = cs["state"]["waiting"]["reason"].as_str().unwrap_or("ContainerCreating");
-        let msg = format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}");
+        let reason = cs["state"]["waiting"]["reason"]
+            .as_str()
+            .unwrap_or("ContainerCreating");
+        let msg =
+            format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}");
         return status(400, "BadRequest", &msg, json!({}));
     }
     let logs = c.logs(name).unwrap_or_default();
-    let lines = if previous { logs.previous } else { logs.current };
+    let lines = if previous {
+        logs.previous
+    } else {
+        logs.current
+    };
     let tail = query
         .get("tailLines")
         .and_then(|t| t.parse().ok())
@@ -250,7 +273,13 @@ fn pod_log(c: &Cluster, name: &str, query: &HashMap<String, String>) -> Response
     let timestamps = query.get("timestamps").is_some_and(|t| t == "true");
     let text: String = lines[lines.len().saturating_sub(tail)..]
         .iter()
-        .map(|(ts, l)| if timestamps { format!("{ts} {l}\n") } else { format!("{l}\n") })
+        .map(|(ts, l)| {
+            if timestamps {
+                format!("{ts} {l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
         .collect();
     (StatusCode::OK, [("content-type", "text/plain")], text).into_response()
 }
@@ -265,7 +294,10 @@ fn qualified(res: Res) -> String {
 fn forbidden(c: &Cluster, verb: &str, res: Res, resource: &str) -> Response {
     if (verb, resource) == ("create", "jobs") {
         // The captured denial, unchanged.
-        return json_response(StatusCode::FORBIDDEN, fixtures::object("status-403-forbidden.json"));
+        return json_response(
+            StatusCode::FORBIDDEN,
+            fixtures::object("status-403-forbidden.json"),
+        );
     }
     let msg = format!(
         "{} is forbidden: User \"system:serviceaccount:{ns}:limited\" cannot {verb} resource \"{resource}\" in API group \"{}\" in the namespace \"{ns}\"",
@@ -273,7 +305,12 @@ fn forbidden(c: &Cluster, verb: &str, res: Res, resource: &str) -> Response {
         res.group(),
         ns = c.namespace
     );
-    status(403, "Forbidden", &msg, json!({"group": res.group(), "kind": res.plural()}))
+    status(
+        403,
+        "Forbidden",
+        &msg,
+        json!({"group": res.group(), "kind": res.plural()}),
+    )
 }
 
 fn not_found(res: Res, name: &str) -> Response {
@@ -290,11 +327,19 @@ fn not_found(res: Res, name: &str) -> Response {
 fn status(code: u16, reason: &str, message: &str, details: Value) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "details": details, "code": code});
-    json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+    json_response(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
 }
 
 pub fn json_response(code: StatusCode, body: Value) -> Response {
-    (code, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// How long a watch lasts when the client names no `timeoutSeconds`.
