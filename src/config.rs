@@ -42,8 +42,10 @@ pub struct Flags {
     /// Docker network for instances [default: faas-functions]
     #[arg(long, env = "FAAS_NETWORK")]
     pub network: Option<String>,
-    /// How to reach instances: published (a 127.0.0.1 port) or network (the container's
-    /// address; for a gateway running in a container on that network) [default: published]
+    /// How to reach instances: network (the container's address on the functions network;
+    /// the default on Linux with a local daemon: no userland port proxy in the path) or
+    /// published (a port on 127.0.0.1; the default elsewhere, e.g. Docker Desktop, where
+    /// container addresses are not routable from the host)
     #[arg(long, env = "FAAS_INSTANCE_ADDRESS")]
     pub instance_address: Option<InstanceAddress>,
     /// BASE_IMAGE of Python function images [default: python:3.12-slim]
@@ -199,6 +201,8 @@ impl Config {
             .or(file.log_format)
             .unwrap_or_else(|| "text".into());
         let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
+        let docker_host = flags.docker_host.or(file.docker_host);
+        let address = default_address(docker_host.as_deref());
         let config = Config {
             admin_token: nonempty(flags.admin_token.or(file.admin_token)),
             invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
@@ -234,7 +238,7 @@ impl Config {
                 expected: "service or job",
                 value: mode.clone(),
             })?,
-            docker_host: flags.docker_host.or(file.docker_host),
+            docker_host,
             network: flags
                 .network
                 .or(file.network)
@@ -242,7 +246,7 @@ impl Config {
             instance_address: flags
                 .instance_address
                 .or(file.instance_address)
-                .unwrap_or(InstanceAddress::Published),
+                .unwrap_or(address),
             gateway_id: flags
                 .gateway_id
                 .or(file.gateway_id)
@@ -295,6 +299,16 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+/// Container addresses are routable from the host only on Linux with a local daemon.
+fn default_address(docker_host: Option<&str>) -> InstanceAddress {
+    let local = docker_host.is_none_or(|h| h.starts_with("unix://"));
+    if cfg!(target_os = "linux") && local {
+        InstanceAddress::Network
+    } else {
+        InstanceAddress::Published
     }
 }
 

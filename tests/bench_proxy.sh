@@ -270,7 +270,7 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     upstream fn {
-        server 127.0.0.1:$upstream;
+        server $upstream;
         keepalive 128;
     }
     server {
@@ -332,15 +332,22 @@ if [ -z "$container" ]; then
     fail "no running container labelled faas.callback=$FN_PATH"
     finish || exit 1
 fi
+# The gateway reaches instances either on a port published on 127.0.0.1 or on the
+# container's address on the functions network; "direct" uses the same way in.
 mapping=$(docker port "$container" 8080 2>/dev/null | grep -E '^(127\.[0-9.]+|0\.0\.0\.0):[0-9]+$' | head -1 || true)
-if [ -z "$mapping" ]; then
-    fail "container $container has no 8080 port published on 127.0.0.1 ($(docker port "$container" 2>&1 | tr '\n' ' '))"
+if [ -n "$mapping" ]; then
+    UPSTREAM="127.0.0.1:${mapping##*:}"
+else
+    ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$container")
+    UPSTREAM="$ip:8080"
+fi
+if [ -z "${UPSTREAM%%:*}" ]; then
+    fail "container $container has neither a published port nor a network address"
     finish || exit 1
 fi
-PORT=${mapping##*:}
-DIRECT_URL="http://127.0.0.1:$PORT/"
+DIRECT_URL="http://$UPSTREAM/"
 GATEWAY_URL="$FAAS_URL/api/$FN_PATH"
-pass "container $container publishes 8080 on $mapping"
+pass "container $container serves on $UPSTREAM"
 for u in "$DIRECT_URL" "$GATEWAY_URL"; do
     body=$(curl -sS --max-time 30 "$u" || true)
     if [ "$body" = ok ]; then pass "$u answers 'ok'"; else fail "$u answered '$body'"; fi
@@ -353,8 +360,8 @@ if [ "$NGINX" = auto ]; then
     nginx=$(nginx_bin)
     if [ -z "$nginx" ]; then
         info "SKIP nginx comparison: nginx is not installed and cannot be installed here"
-    elif start_nginx "$nginx" "$PORT"; then
-        pass "nginx ($("$nginx" -v 2>&1 | sed 's/^nginx version: //')) proxies 127.0.0.1:$NGINX_PORT -> 127.0.0.1:$PORT"
+    elif start_nginx "$nginx" "$UPSTREAM"; then
+        pass "nginx ($("$nginx" -v 2>&1 | sed 's/^nginx version: //')) proxies 127.0.0.1:$NGINX_PORT -> $UPSTREAM"
         TARGETS+=(nginx)
         URLS[nginx]="http://127.0.0.1:$NGINX_PORT/"
     else

@@ -25,15 +25,15 @@ one PASS or FAIL line per check; exits non-zero if any failed.
   4. The gateway image faas-gateway:local builds offline: target/release/faas-gateway (built
      with `cargo build --release --locked` when missing) is packaged by the Dockerfile's
      `prebuilt` target, from a context holding only the binary, on a local runtime base
-     image; a container of it answers GET /health 200, GET /ready 200 (it reaches Docker
-     through the mounted socket as its non-root user) and /metrics, and its HEALTHCHECK
-     reports healthy.
+     image; a container of it (given a token: it listens on 0.0.0.0) answers GET /health
+     200, GET /ready 200 (it reaches Docker through the mounted socket as its non-root
+     user) and /metrics, and its HEALTHCHECK reports healthy.
   5. `docker-compose up` of the gateway service alone (Prometheus and Grafana need a
      registry) with a network (created first: it is external), port and gateway id of its
-     own: the service becomes healthy, answers /health, and a Python function deployed
-     through it answers a call (the gateway builds the image, starts the instance on
-     FAAS_NETWORK and reaches it by its address); the callback is deleted, and `down`
-     leaves the network free to remove.
+     own: the service becomes healthy, answers /health, refuses a deploy without
+     FAAS_ADMIN_TOKEN (401), and a Python function deployed with it answers a call (the
+     gateway builds the image, starts the instance on FAAS_NETWORK and reaches it by its
+     address); the callback is deleted, and `down` leaves the network free to remove.
 
 Options:
   --cargo          always run `cargo build --release --locked` (by default an existing
@@ -127,9 +127,12 @@ find_compose() {
 }
 
 DOCKER_GID=
-# Runs a command with the variables docker-compose.yml needs.
+# The gateway in a container listens on 0.0.0.0, which it refuses without a token.
+TOKEN=compose-test-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+readonly TOKEN
+# Runs a command with the variables docker-compose.yml requires.
 compose_env() {
-    DOCKER_GID=${DOCKER_GID:-0} "$@"
+    DOCKER_GID=${DOCKER_GID:-0} FAAS_ADMIN_TOKEN=$TOKEN "$@"
 }
 
 check_compose_file() {
@@ -151,15 +154,19 @@ check_compose_file() {
     else
         fail "compose: services are '$services', want gateway grafana prometheus"
     fi
-    # DOCKER_GID is required: without it the gateway could not use the Docker socket.
-    if env -u DOCKER_GID "${COMPOSE[@]}" -f "$COMPOSE_FILE" config -q >"$out" 2>&1; then
-        fail "compose: config accepted a missing DOCKER_GID"
-    elif grep -q DOCKER_GID "$out"; then
-        pass "compose: a missing DOCKER_GID is refused with a message naming it"
-    else
-        fail "compose: config without DOCKER_GID failed for another reason"
-        show_log "$out"
-    fi
+    # Required: without DOCKER_GID the gateway could not use the Docker socket; without
+    # FAAS_ADMIN_TOKEN it would refuse to listen (and function code could reach its API).
+    local var
+    for var in DOCKER_GID FAAS_ADMIN_TOKEN; do
+        if compose_env env -u "$var" "${COMPOSE[@]}" -f "$COMPOSE_FILE" config -q >"$out" 2>&1; then
+            fail "compose: config accepted a missing $var"
+        elif grep -q "set $var" "$out"; then
+            pass "compose: a missing $var is refused with a message naming it"
+        else
+            fail "compose: config without $var failed for another reason"
+            show_log "$out"
+        fi
+    done
 }
 
 # -------------------------------------------------------------- prometheus --
@@ -463,13 +470,14 @@ check_image_config() {
     fi
 }
 
-# Waits until GET $1 answers 200; prints the body.
+# Waits until GET $1 answers 200 while container $2 runs; prints the body.
 wait_http_200() {
-    local url=$1 deadline=$((SECONDS + TIMEOUT))
+    local url=$1 container=$2 deadline=$((SECONDS + TIMEOUT))
     while ((SECONDS < deadline)); do
         if curl -fsS --max-time 2 "$url" 2>/dev/null; then
             return 0
         fi
+        [[ $(docker inspect -f '{{.State.Running}}' "$container" 2>/dev/null) == true ]] || return 1
         sleep 0.5
     done
     return 1
@@ -496,7 +504,8 @@ run_container() {
     # A gateway id of its own: at start a gateway removes unknown containers with its id.
     if ! docker run -d --name "$CONTAINER" -p 127.0.0.1::8000 \
         -v /var/run/docker.sock:/var/run/docker.sock --group-add "$gid" \
-        -e FAAS_GATEWAY_ID="$RUN_ID" --health-interval 2s --health-start-period 2s \
+        -e FAAS_GATEWAY_ID="$RUN_ID" -e FAAS_ADMIN_TOKEN="$TOKEN" \
+        --health-interval 2s --health-start-period 2s \
         "$IMAGE" >"$WORK/run.log" 2>&1; then
         fail "container: docker run $IMAGE"
         show_log "$WORK/run.log"
@@ -504,10 +513,10 @@ run_container() {
     fi
     port=$(docker port "$CONTAINER" 8000/tcp | head -n1)
     port=${port##*:}
-    if body=$(wait_http_200 "http://127.0.0.1:$port/health"); then
+    if body=$(wait_http_200 "http://127.0.0.1:$port/health" "$CONTAINER"); then
         pass "container: GET /health 200 on 127.0.0.1:$port ($body)"
     else
-        fail "container: GET /health did not answer 200 within ${TIMEOUT}s"
+        fail "container: GET /health did not answer 200 (in ${TIMEOUT}s, while it ran)"
         docker logs --tail 20 "$CONTAINER" 2>&1 | sed 's/^/    /'
         return 1
     fi
@@ -555,8 +564,15 @@ deploy_and_invoke() {
     local base=$1 out=$WORK/deploy.log code body
     local spec='{"path": "composetest", "runtime": "python",
       "code": "def handle(event, context):\n    return {\"hello\": event[\"query\"].get(\"name\", \"world\")}\n"}'
-    code=$(curl -sS --max-time 180 -o "$out" -w '%{http_code}' "$base/callback/deploy" \
+    code=$(curl -sS --max-time 10 -o "$out" -w '%{http_code}' "$base/callback/deploy" \
         -H 'content-type: application/json' -d "$spec" 2>&1) || true
+    if [[ $code == 401 ]]; then
+        pass "compose: deploy without the admin token is refused (401): FAAS_ADMIN_TOKEN reached the gateway"
+    else
+        fail "compose: deploy without the admin token answered $code, want 401"
+    fi
+    code=$(curl -sS --max-time 180 -o "$out" -w '%{http_code}' "$base/callback/deploy" \
+        -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$spec" 2>&1) || true
     if [[ $code != 20? ]]; then
         fail "compose: deploy through the containerized gateway answered $code"
         show_log "$out" 10
@@ -569,7 +585,8 @@ deploy_and_invoke() {
         fail "compose: invoke answered: $body"
         docker logs --tail 20 "$(compose_gateway_id)" 2>&1 | sed 's/^/    /'
     fi
-    code=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code}' -X DELETE "$base/callbacks/composetest" 2>&1) || true
+    code=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code}' -X DELETE \
+        -H "authorization: Bearer $TOKEN" "$base/callbacks/composetest" 2>&1) || true
     [[ $code == 204 ]] || fail "compose: DELETE /callbacks/composetest answered $code"
 }
 
@@ -587,7 +604,9 @@ compose_up() {
     find_python_base || return 1
     COMPOSE_UP=1
     export DOCKER_GID FAAS_NETWORK=$RUN_ID FAAS_GATEWAY_ID=$RUN_ID FAAS_GATEWAY_PORT=0 \
-        FAAS_PYTHON_BASE_IMAGE=$PYTHON_BASE
+        FAAS_PYTHON_BASE_IMAGE=$PYTHON_BASE FAAS_ADMIN_TOKEN=$TOKEN FAAS_GATEWAY_IMAGE=$IMAGE
+    # The call below goes without a token.
+    unset FAAS_INVOKE_TOKEN
     DOCKER_GID=$(stat -c %g /var/run/docker.sock)
     # The functions network is external to the project (see docker-compose.yml).
     if ! docker network create --label faas.managed-by=faas-gateway "$RUN_ID" >"$WORK/network.log" 2>&1; then
@@ -605,7 +624,7 @@ compose_up() {
     cid=$(compose_gateway_id)
     port=$(docker port "$cid" 8000/tcp | head -n1)
     port=${port##*:}
-    if body=$(wait_http_200 "http://127.0.0.1:$port/health") && wait_healthy "$cid"; then
+    if body=$(wait_http_200 "http://127.0.0.1:$port/health" "$cid") && wait_healthy "$cid"; then
         pass "compose: gateway service healthy and GET /health 200 on 127.0.0.1:$port ($body)"
     else
         fail "compose: gateway service not healthy within ${TIMEOUT}s"

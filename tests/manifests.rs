@@ -48,6 +48,8 @@ const EXPECTED_RULES: &[(&str, &str, &[&str])] = &[
 ];
 
 /// One typed object of `k8s/`.
+// A few objects parsed once per test: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Object {
     Namespace(Namespace),
@@ -55,7 +57,7 @@ enum Object {
     Role(Role),
     RoleBinding(RoleBinding),
     ConfigMap(ConfigMap),
-    Deployment(Box<Deployment>),
+    Deployment(Deployment),
     Service(Service),
     PersistentVolumeClaim(PersistentVolumeClaim),
 }
@@ -178,7 +180,7 @@ fn manifests() -> Vec<Manifest> {
                 "Role" => Object::Role(typed(&file, &value)),
                 "RoleBinding" => Object::RoleBinding(typed(&file, &value)),
                 "ConfigMap" => Object::ConfigMap(typed(&file, &value)),
-                "Deployment" => Object::Deployment(Box::new(typed(&file, &value))),
+                "Deployment" => Object::Deployment(typed(&file, &value)),
                 "Service" => Object::Service(typed(&file, &value)),
                 "PersistentVolumeClaim" => Object::PersistentVolumeClaim(typed(&file, &value)),
                 other => panic!("{file}: unexpected kind {other:?}"),
@@ -205,7 +207,7 @@ where
 
 fn deployment(all: &[Manifest]) -> Deployment {
     only(all, "Deployment", |o| match o {
-        Object::Deployment(d) => Some(d.as_ref()),
+        Object::Deployment(d) => Some(d),
         _ => None,
     })
 }

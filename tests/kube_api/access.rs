@@ -76,11 +76,11 @@ async fn scaling_without_the_permission_is_forbidden_naming_patch_deployments() 
 
 #[tokio::test]
 async fn an_unreachable_api_server_makes_every_call_unavailable() {
-    let env = env().await;
+    let mut env = env().await;
     let running = bounded("a start", env.executor.start(&spec("hello")))
         .await
         .expect("starts");
-    env.api.stop();
+    env.api.stop().await;
 
     let unavailable = |r: Result<(), ExecutorError>| {
         assert!(

@@ -133,7 +133,8 @@ async fn the_watch_reports_a_serving_pod_killed_for_its_memory() {
     let watch = tokio::spawn(async move { executor.watch(tx).await });
 
     env.cluster()
-        .set_pod_state(&instance.id, &fixtures::object("pod-oomkilled.json"));
+        .set_pod_state(&instance.id, &fixtures::object("pod-oomkilled.json"))
+        .await;
 
     let exit = bounded("the exit", rx.recv()).await.expect("an exit");
     assert_eq!(

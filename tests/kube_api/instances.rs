@@ -92,19 +92,13 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
 async fn concurrent_starts_each_claim_a_different_pod() {
     let env = ready_env().await;
     let s = spec("hello");
-    let (a, b, c) = bounded("three starts", async {
-        tokio::join!(
-            env.executor.start(&s),
-            env.executor.start(&s),
-            env.executor.start(&s)
-        )
-    })
-    .await;
-    let mut ids = vec![a.expect("a").id, b.expect("b").id, c.expect("c").id];
+    let starts = (0..8).map(|_| env.executor.start(&s));
+    let started = bounded("eight starts", futures::future::join_all(starts)).await;
+    let mut ids: Vec<String> = started.into_iter().map(|r| r.expect("starts").id).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 3, "{ids:?}");
-    assert_eq!(env.replicas("faas-hello-r1"), Some(3));
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    assert_eq!(env.replicas("faas-hello-r1"), Some(8));
 }
 
 #[tokio::test]
@@ -229,4 +223,22 @@ async fn a_pod_that_no_node_takes_fails_the_start_at_its_bound_and_gives_the_rep
         "{err:?}"
     );
     assert_eq!(env.replicas("faas-hello-r1"), Some(0));
+}
+
+#[tokio::test]
+async fn a_start_abandoned_by_its_caller_gives_its_replica_back() {
+    let env = Env::start(ServiceScenario::Unschedulable, JobScenario::Complete).await;
+    let executor = std::sync::Arc::clone(&env.executor);
+    let start = tokio::spawn(async move { executor.start(&spec("hello")).await });
+    eventually("the replica to be added", || {
+        (env.replicas("faas-hello-r1") == Some(1)).then_some(())
+    })
+    .await;
+
+    start.abort();
+
+    eventually("the replica to be given back", || {
+        (env.replicas("faas-hello-r1") == Some(0)).then_some(())
+    })
+    .await;
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::emu::scenario::termination_message;
 use crate::emu::{JobScenario, Res, ServiceScenario};
-use crate::support::{Env, bounded, labels, spec};
+use crate::support::{Env, bounded, eventually, labels, spec};
 
 const TIMEOUT: Duration = Duration::from_millis(30_500);
 
@@ -127,4 +127,28 @@ async fn a_large_event_travels_in_a_config_map_that_is_deleted_with_the_job() {
         env.cluster().object(Res::ConfigMaps, &name).is_none(),
         "deleted"
     );
+}
+
+#[tokio::test]
+async fn a_call_abandoned_by_its_caller_deletes_its_job_and_config_map() {
+    let env = env(JobScenario::Runs).await;
+    let executor = std::sync::Arc::clone(&env.executor);
+    let event = "x".repeat(100 * 1024);
+    let run = tokio::spawn(async move { executor.run_job(&job_spec(), &event, TIMEOUT).await });
+    eventually("the job's pod to run", || {
+        let pods = env.cluster().objects(Res::Pods);
+        pods.iter()
+            .any(|p| p["status"]["phase"] == "Running")
+            .then_some(())
+    })
+    .await;
+
+    run.abort();
+
+    eventually("the job and its config map to go", || {
+        let gone = env.cluster().objects(Res::Jobs).is_empty()
+            && env.cluster().objects(Res::ConfigMaps).is_empty();
+        gone.then_some(())
+    })
+    .await;
 }

@@ -24,6 +24,8 @@ pub struct Env {
     pub executor: Arc<KubeExecutor>,
     /// Where the pods' stand-in HTTP server listens (on the pod IP, 127.0.0.1).
     pub pod_port: u16,
+    /// Holds the pod port when nothing may answer on it.
+    _reserved: Option<tokio::net::TcpSocket>,
 }
 
 impl Env {
@@ -37,15 +39,19 @@ impl Env {
             s.job = job;
         }
         let api = ApiServer::start(cluster).await;
-        let pod_port = match service {
-            ServiceScenario::Ready => function_server().await.port(),
-            _ => closed_port(),
+        let (pod_port, reserved) = match service {
+            ServiceScenario::Ready => (function_server().await.port(), None),
+            _ => {
+                let (port, socket) = closed_port();
+                (port, Some(socket))
+            }
         };
         let executor = Arc::new(connect(&api, pod_port, GATEWAY));
         Env {
             api,
             executor,
             pod_port,
+            _reserved: reserved,
         }
     }
 
@@ -124,10 +130,15 @@ async fn function_server() -> SocketAddr {
     addr
 }
 
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+/// A port that refuses connections, as a dead pod's does: bound (so no other test takes it)
+/// but never listening.
+fn closed_port() -> (u16, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    (port, socket)
 }
 
 /// Polls `f` until it gives a value; fails the test, naming `what`, after 10 s.

@@ -1,25 +1,21 @@
-//! Service instances: a start adds a replica to the revision's Deployment and claims the new
-//! pod; a removal marks its pod as the cheapest to delete, drops a replica and deletes it.
+//! Starting a service instance: a replica more for the revision's Deployment, then the first
+//! new pod whose container runs (or cannot start) is claimed, its state read as it appears.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::watcher;
-use serde_json::json;
 use tokio::time::Instant;
 
 use super::classify::{PodState, pod_state};
-use super::objects::{self, DELETION_COST, DELETION_COST_REMOVE, Role};
+use super::names::{self, Role};
+use super::objects;
+use super::replicas::{GiveBack, is_marked};
 use super::{KubeExecutor, errors};
-use crate::executor::{
-    CALLBACK_LABEL, ExecutorError, Instance, InstanceSpec, REVISION_LABEL, ROLE_LABEL,
-};
-
-/// Read-modify-write attempts before giving up on an object others keep changing.
-const MAX_CONFLICTS: usize = 10;
+use crate::executor::{ExecutorError, Instance, InstanceSpec};
 
 /// What a start found.
 enum Claim {
@@ -42,7 +38,7 @@ enum Seen {
 impl KubeExecutor {
     /// Adds a replica and waits until a pod no start has claimed runs or fails.
     pub(super) async fn start_pod(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError> {
-        let name = objects::deployment_name(&spec.callback, spec.revision);
+        let name = names::deployment_name(&spec.callback, spec.revision);
         if self.scale(&name, 1).await?.is_none() {
             self.create_revision(spec).await?;
             if self.scale(&name, 1).await?.is_none() {
@@ -51,9 +47,12 @@ impl KubeExecutor {
                 )));
             }
         }
-        let labels = objects::labels(&self.gateway_id, spec, Role::Service);
-        let selector = objects::selector(&labels);
-        match self.claim_new_pod(&name, &selector).await {
+        let mut give_back = GiveBack::new(self.deployments(), &name);
+        let labels = names::labels(&self.gateway_id, spec, Role::Service);
+        let selector = names::selector(&labels);
+        let claimed = self.claim_new_pod(&name, &selector).await;
+        give_back.disarm();
+        match claimed {
             Ok(Claim::Started(instance)) => Ok(instance),
             Ok(Claim::Failed { pod, error }) => {
                 if let Err(e) = self.remove_pod(&pod).await {
@@ -84,35 +83,6 @@ impl KubeExecutor {
             errors::raw(self.services().create(&pp, &service)).await?,
             "services",
         )
-    }
-
-    /// Changes a Deployment's replicas by `delta` (never below 0); `None` when it does not
-    /// exist. The read replica count is a precondition of the write (its resourceVersion), so
-    /// concurrent starts and removals each count.
-    async fn scale(&self, name: &str, delta: i32) -> Result<Option<i32>, ExecutorError> {
-        let api = self.deployments();
-        for _ in 0..MAX_CONFLICTS {
-            let got = errors::raw(api.get_opt(name)).await?;
-            let Some(d) = got.map_err(|e| errors::map(e, "get", "deployments"))? else {
-                return Ok(None);
-            };
-            let current = d.spec.replicas.unwrap_or(1);
-            let replicas = (current + delta).max(0);
-            let patch = json!({
-                "metadata": {"resourceVersion": d.metadata.resource_version},
-                "spec": {"replicas": replicas},
-            });
-            let pp = PatchParams::default();
-            match errors::raw(api.patch(name, &pp, &Patch::Merge(&patch))).await? {
-                Ok(_) => return Ok(Some(replicas)),
-                Err(e) if errors::is_conflict(&e) => continue,
-                Err(e) if errors::is_not_found(&e) => return Ok(None),
-                Err(e) => return Err(errors::map(e, "patch", "deployments")),
-            }
-        }
-        Err(ExecutorError::Other(format!(
-            "deployment {name} kept changing while it was scaled"
-        )))
     }
 
     /// Watches the revision's pods until one no start has claimed runs or fails, classifying
@@ -203,75 +173,6 @@ impl KubeExecutor {
             ),
         }
     }
-
-    /// Removes one pod: marks it as the cheapest to delete, drops a replica of its
-    /// Deployment, then deletes it. The mark is written with the pod's resourceVersion as
-    /// precondition, so of two removals of one pod only one drops a replica; deleting the pod
-    /// as well covers a ReplicaSet that preferred a pod still starting.
-    pub(super) async fn remove_pod(&self, id: &str) -> Result<(), ExecutorError> {
-        self.mark_and_scale_down(id).await?;
-        let deleted = errors::raw(self.pods().delete(id, &DeleteParams::default())).await?;
-        match deleted {
-            Ok(_) => {}
-            Err(e) if errors::is_not_found(&e) => {}
-            Err(e) => return Err(errors::map(e, "delete", "pods")),
-        }
-        self.claimed().remove(id);
-        Ok(())
-    }
-
-    async fn mark_and_scale_down(&self, id: &str) -> Result<(), ExecutorError> {
-        let api = self.pods();
-        for _ in 0..MAX_CONFLICTS {
-            let got = errors::raw(api.get_opt(id)).await?;
-            let Some(pod) = got.map_err(|e| errors::map(e, "get", "pods"))? else {
-                return Ok(());
-            };
-            if label(&pod, ROLE_LABEL) == Some(Role::Job.as_str()) {
-                return self.delete_job_of(&pod).await;
-            }
-            if pod.metadata.deletion_timestamp.is_some() || is_marked(&pod) {
-                return Ok(());
-            }
-            let patch = json!({"metadata": {
-                "resourceVersion": pod.metadata.resource_version,
-                "annotations": {DELETION_COST: DELETION_COST_REMOVE},
-            }});
-            let pp = PatchParams::default();
-            match errors::raw(api.patch(id, &pp, &Patch::Merge(&patch))).await? {
-                Ok(_) => {}
-                // The kubelet updated the pod meanwhile: read it again.
-                Err(e) if errors::is_conflict(&e) => continue,
-                Err(e) if errors::is_not_found(&e) => return Ok(()),
-                Err(e) => return Err(errors::map(e, "patch", "pods")),
-            }
-            if let Some(deployment) = deployment_of(&pod) {
-                self.scale(&deployment, -1).await?;
-            }
-            return Ok(());
-        }
-        Err(ExecutorError::Other(format!(
-            "pod {id} kept changing while it was marked for removal"
-        )))
-    }
-
-    /// A job pod found by `list` goes with its Job.
-    async fn delete_job_of(&self, pod: &Pod) -> Result<(), ExecutorError> {
-        let Some(job) = label(pod, "batch.kubernetes.io/job-name").or(label(pod, "job-name"))
-        else {
-            return Ok(());
-        };
-        self.delete_job(job).await
-    }
-}
-
-/// Whether the gateway marked this pod for removal.
-pub(super) fn is_marked(pod: &Pod) -> bool {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DELETION_COST))
-        .is_some_and(|v| v == DELETION_COST_REMOVE)
 }
 
 pub(super) fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
@@ -280,13 +181,6 @@ pub(super) fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
 
 pub(super) fn pod_ip(pod: &Pod) -> Option<IpAddr> {
     pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
-}
-
-/// The Deployment a service pod belongs to, from its labels.
-fn deployment_of(pod: &Pod) -> Option<String> {
-    let callback = label(pod, CALLBACK_LABEL)?;
-    let revision = label(pod, REVISION_LABEL)?.parse().ok()?;
-    Some(objects::deployment_name(callback, revision))
 }
 
 /// Why a pod has not started: the scheduler's or the kubelet's word.

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::classify::{Exit, JobState, PodState, job_state, pod_state};
 use super::instances::watch_ended;
+use super::names;
 use super::objects::{self, EventSource};
 use super::{KubeExecutor, errors};
 use crate::executor::{ExecutorError, InstanceSpec, JobOutcome};
@@ -30,8 +31,8 @@ const DEADLINE_SLACK: Duration = Duration::from_secs(60);
 
 /// What the two watches of a running job report.
 enum Seen {
-    Job(Job),
-    Pod(Pod),
+    Job(Box<Job>),
+    Pod(Box<Pod>),
 }
 
 impl KubeExecutor {
@@ -43,7 +44,7 @@ impl KubeExecutor {
         timeout: Duration,
     ) -> Result<JobOutcome, ExecutorError> {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let name = objects::job_name(&spec.callback, suffix);
+        let name = names::job_name(&spec.callback, suffix);
         let large = event.len() > MAX_ENV_EVENT;
         if event.len() > MAX_CONFIG_MAP_EVENT {
             return Err(ExecutorError::Other(format!(
@@ -137,7 +138,7 @@ impl KubeExecutor {
         let jobs = watcher(self.jobs(), jobs).filter_map(|e| async move {
             match e {
                 Ok(watcher::Event::Apply(j) | watcher::Event::InitApply(j)) => {
-                    Some(Ok(Seen::Job(j)))
+                    Some(Ok(Seen::Job(Box::new(j))))
                 }
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
@@ -146,7 +147,7 @@ impl KubeExecutor {
         let pods = watcher(self.pods(), pods).filter_map(|e| async move {
             match e {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    Some(Ok(Seen::Pod(p)))
+                    Some(Ok(Seen::Pod(Box::new(p))))
                 }
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),

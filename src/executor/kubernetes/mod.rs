@@ -12,12 +12,14 @@ mod classify;
 mod errors;
 mod instances;
 mod jobs;
+mod names;
 mod objects;
 mod observe;
+mod replicas;
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +50,9 @@ pub struct KubeExecutor {
     claimed: Mutex<HashSet<String>>,
     /// Whether the pods found at the first listing were claimed (see `observe::list`).
     seeded: AtomicBool,
+    /// One lock per Deployment, so this gateway's own starts and removals change its
+    /// replicas one after the other instead of racing on its resourceVersion.
+    scaling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KubeExecutor {
@@ -61,6 +66,7 @@ impl KubeExecutor {
             start_timeout: DEFAULT_START_TIMEOUT,
             claimed: Mutex::new(HashSet::new()),
             seeded: AtomicBool::new(false),
+            scaling: Mutex::new(HashMap::new()),
         }
     }
 
@@ -108,6 +114,11 @@ impl KubeExecutor {
 
     fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.claimed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scaling_lock(&self, deployment: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.scaling.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(locks.entry(deployment.to_owned()).or_default())
     }
 }
 

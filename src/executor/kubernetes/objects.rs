@@ -1,6 +1,6 @@
 //! Pure builders of the objects the gateway creates (SPEC 8): per revision a Deployment and a
 //! ClusterIP Service; per job-mode call a Job (and a ConfigMap for a large event). Every object
-//! and pod template carries the labels of SPEC 5, so the gateway finds its own after a restart.
+//! and pod template carries the labels of SPEC 5 (`names.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,12 +16,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sha2::{Digest, Sha256};
 
-use crate::executor::{
-    CALLBACK_LABEL, GATEWAY_LABEL, InstanceSpec, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    REVISION_LABEL, ROLE_LABEL,
-};
+use super::names::{Role, deployment_name, labels};
+use crate::executor::InstanceSpec;
 
 /// Name of the function's container in every pod.
 pub const CONTAINER: &str = "fn";
@@ -40,25 +37,6 @@ pub const EVENT_KEY: &str = "event.json";
 const JOB_TTL_S: i32 = 300;
 /// The user the runtime runs as (SPEC 4: non-root), as on Docker.
 const RUN_AS: i64 = 10001;
-/// Longest name for a Service or a Job (a DNS label, and a Job's name is a label value).
-const MAX_NAME: usize = 63;
-
-/// What a pod is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Service,
-    Job,
-}
-
-impl Role {
-    /// Value of the `faas.role` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Service => "service",
-            Role::Job => "job",
-        }
-    }
-}
 
 /// How a job receives its event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,52 +45,6 @@ pub enum EventSource<'a> {
     Env(&'a str),
     /// In a file from the ConfigMap of the Job's name, named by `FAAS_EVENT_FILE`.
     ConfigMap,
-}
-
-/// Name of a revision's Deployment and Service: `faas-<path>-r<rev>`, shortened with a hash
-/// when a long path would pass 63 characters.
-pub fn deployment_name(callback: &str, revision: u64) -> String {
-    fit(&format!("faas-{callback}"), &format!("-r{revision}"))
-}
-
-/// Name of one job run: `faas-<path>-job-<suffix>`, shortened like [`deployment_name`].
-pub fn job_name(callback: &str, suffix: &str) -> String {
-    fit(&format!("faas-{callback}"), &format!("-job-{suffix}"))
-}
-
-fn fit(base: &str, tail: &str) -> String {
-    if base.len() + tail.len() <= MAX_NAME {
-        return format!("{base}{tail}");
-    }
-    let hash = &hex::encode(Sha256::digest(base.as_bytes()))[..6];
-    // Names are ASCII (the path is a DNS label), so byte slicing is safe.
-    let keep = MAX_NAME - tail.len() - hash.len() - 1;
-    format!("{}-{hash}{tail}", base[..keep].trim_end_matches('-'))
-}
-
-/// The labels of SPEC 5 on an object of `spec`'s revision.
-pub fn labels(gateway_id: &str, spec: &InstanceSpec, role: Role) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into()),
-        (GATEWAY_LABEL.into(), gateway_id.into()),
-        (CALLBACK_LABEL.into(), spec.callback.clone()),
-        (REVISION_LABEL.into(), spec.revision.to_string()),
-        (ROLE_LABEL.into(), role.as_str().into()),
-    ])
-}
-
-/// A label selector (`k=v,…`) matching exactly `labels`.
-pub fn selector(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The selector of every pod of one gateway.
-pub fn gateway_selector(gateway_id: &str) -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{GATEWAY_LABEL}={gateway_id}")
 }
 
 /// The revision's Deployment, created with no replicas: the gateway scales it itself.

@@ -166,19 +166,6 @@ fn a_large_event_is_mounted_from_a_config_map_named_like_the_job() {
 }
 
 #[test]
-fn long_paths_are_shortened_to_a_valid_name_that_stays_distinct() {
-    let long = "a".repeat(63);
-    let other = format!("{}b", "a".repeat(62));
-    let a = deployment_name(&long, 12);
-    let b = deployment_name(&other, 12);
-    assert!(a.len() <= 63, "{a}");
-    assert!(a.ends_with("-r12"), "{a}");
-    assert_ne!(a, b);
-    assert!(job_name(&long, "0123abcd").len() <= 63);
-    assert_eq!(deployment_name("hello", 1), "faas-hello-r1");
-}
-
-#[test]
 fn a_tiny_cpu_share_is_still_a_valid_quantity() {
     let mut s = spec();
     s.cpu = 0.0001;

@@ -11,8 +11,10 @@ use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 use super::classify::{PodState, pod_state, to_chrono};
-use super::instances::{is_marked, label, pod_ip, watch_ended};
-use super::objects::{self, CONTAINER, Role};
+use super::instances::{label, pod_ip, watch_ended};
+use super::names::{self, Role};
+use super::objects::CONTAINER;
+use super::replicas::is_marked;
 use super::{KubeExecutor, errors};
 use crate::executor::{
     CALLBACK_LABEL, ExecutorError, InstanceExit, InstanceStatus, LogLine, LogStream,
@@ -48,7 +50,7 @@ impl KubeExecutor {
     /// also claims every pod whose container has started, so no later start hands out a pod
     /// that a previous run of the gateway already did.
     pub(super) async fn list_pods(&self) -> Result<Vec<ObservedInstance>, ExecutorError> {
-        let lp = ListParams::default().labels(&objects::gateway_selector(&self.gateway_id));
+        let lp = ListParams::default().labels(&names::gateway_selector(&self.gateway_id));
         let pods = errors::call(self.pods().list(&lp), "list", "pods").await?;
         let seed = !self.seeded.swap(true, Ordering::AcqRel);
         let mut found = Vec::with_capacity(pods.items.len());
@@ -160,8 +162,7 @@ impl KubeExecutor {
         &self,
         tx: mpsc::Sender<InstanceExit>,
     ) -> Result<(), ExecutorError> {
-        let config =
-            watcher::Config::default().labels(&objects::gateway_selector(&self.gateway_id));
+        let config = watcher::Config::default().labels(&names::gateway_selector(&self.gateway_id));
         let mut events = watcher(self.pods(), config).boxed();
         let mut reported = HashSet::new();
         while let Some(event) = events.next().await {

@@ -1,6 +1,6 @@
-//! The emulated cluster: the store, the scenario each test picks, and what the controllers
-//! do (a Deployment's ReplicaSet creating and deleting pods, a Job creating its pod, kubelets
-//! moving pods through the states captured on a real cluster).
+//! The emulated cluster: the store, the scenario each test picks, the requests it received,
+//! and kubelets moving pods through the states captured on a real cluster (the controllers
+//! reacting to every write are in `controllers.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,11 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::scenario::{JobScenario, PodLogs, ServiceScenario, Step, job_steps, service_steps};
-use super::store::{Res, Store, has_labels, name_of};
-
-/// The pod-template-hash of every emulated ReplicaSet (the captured one's).
-pub const TEMPLATE_HASH: &str = "6db6f4c569";
+use super::scenario::{JobScenario, PodLogs, ServiceScenario, Step};
+use super::store::{Res, Store};
 
 /// A request the server received.
 #[derive(Debug, Clone)]
@@ -44,12 +41,14 @@ pub struct Cluster {
     store: Mutex<Store>,
     changed: watch::Sender<u64>,
     settings: Mutex<Settings>,
-    logs: Mutex<HashMap<String, PodLogs>>,
+    pub(super) logs: Mutex<HashMap<String, PodLogs>>,
     requests: Mutex<Vec<Recorded>>,
-    jobs_started: Mutex<HashSet<String>>,
+    pub(super) jobs_started: Mutex<HashSet<String>>,
+    /// Pods whose kubelet is still moving them through their scenario.
+    busy: Mutex<HashSet<String>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -69,6 +68,7 @@ impl Cluster {
             logs: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             jobs_started: Mutex::new(HashSet::new()),
+            busy: Mutex::new(HashSet::new()),
         })
     }
 
@@ -123,8 +123,17 @@ impl Cluster {
         lock(&self.logs).get(pod).cloned()
     }
 
-    /// Sets a pod's state to a captured one, as its kubelet would.
-    pub fn set_pod_state(self: &Arc<Self>, pod: &str, frame: &Value) {
+    /// Sets a pod's state to a captured one, as its kubelet would, once the pod has gone
+    /// through its scenario (so the scenario's next step cannot overwrite it).
+    pub async fn set_pod_state(self: &Arc<Self>, pod: &str, frame: &Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while lock(&self.busy).contains(pod) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pod {pod} never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let ip = self.settings().pod_ip.clone();
         self.write(|s| {
             if let Some(mut p) = s.get(Res::Pods, pod).cloned() {
@@ -134,168 +143,54 @@ impl Cluster {
         });
     }
 
-    /// Creates pods missing from Deployments and Jobs and deletes surplus ones; returns the
-    /// new pods with the states their kubelet will move them through.
-    fn reconcile(&self, store: &mut Store) -> Vec<(String, Vec<Step>)> {
-        let settings = self.settings().clone();
-        let mut started = Vec::new();
-        for d in store.list(Res::Deployments) {
-            started.extend(self.reconcile_deployment(store, &d, &settings));
-        }
-        for job in store.list(Res::Jobs) {
-            let name = name_of(&job);
-            if lock(&self.jobs_started).insert(name) {
-                started.extend(self.start_job_pod(store, &job, &settings));
-            }
-        }
-        collect_orphans(store);
-        started
-    }
-
-    fn reconcile_deployment(
-        &self,
-        store: &mut Store,
-        d: &Value,
-        settings: &Settings,
-    ) -> Vec<(String, Vec<Step>)> {
-        let name = name_of(d);
-        let selector = &d["spec"]["selector"]["matchLabels"];
-        let mut pods: Vec<Value> = store
-            .list(Res::Pods)
-            .into_iter()
-            .filter(|p| has_labels(p, selector))
-            .collect();
-        let want = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
-        let mut started = Vec::new();
-        while pods.len() < want {
-            let (first, steps, logs) = service_steps(settings.service);
-            let mut labels = d["spec"]["template"]["metadata"]["labels"].clone();
-            labels["pod-template-hash"] = json!(TEMPLATE_HASH);
-            let rs = format!("{name}-{TEMPLATE_HASH}");
-            let pod_name = format!("{rs}-{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
-            let owner = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
-                "uid": d["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true});
-            let pod = new_pod(&pod_name, &rs, labels, owner, &first, &settings.pod_ip);
-            if let Some(pod) = store.create(Res::Pods, &self.namespace, pod) {
-                lock(&self.logs).insert(pod_name.clone(), logs);
-                started.push((pod_name, steps));
-                pods.push(pod);
-            }
-        }
-        if pods.len() > want {
-            // The ReplicaSet controller's ranking: not ready first, then the lowest
-            // pod-deletion-cost, then the newest.
-            pods.sort_by_key(|p| {
-                let cost: i64 =
-                    p["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"]
-                        .as_str()
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(0);
-                (is_ready(p), cost, std::cmp::Reverse(creation_order(p)))
-            });
-            for victim in &pods[..pods.len() - want] {
-                store.delete(Res::Pods, &name_of(victim));
-            }
-        }
-        update_deployment_status(store, d, &selector.clone());
-        started
-    }
-
-    fn start_job_pod(
-        &self,
-        store: &mut Store,
-        job: &Value,
-        settings: &Settings,
-    ) -> Option<(String, Vec<Step>)> {
-        let name = name_of(job);
-        let uid = job["metadata"]["uid"].clone();
-        let (first, steps, logs) = job_steps(settings.job);
-        let mut labels = job["spec"]["template"]["metadata"]["labels"].clone();
-        for (k, v) in [
-            ("batch.kubernetes.io/controller-uid", uid.clone()),
-            ("batch.kubernetes.io/job-name", json!(name)),
-            ("controller-uid", uid.clone()),
-            ("job-name", json!(name)),
-        ] {
-            labels[k] = v;
-        }
-        let pod_name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
-        let owner = json!({"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
-            "controller": true, "blockOwnerDeletion": true});
-        let pod = new_pod(&pod_name, &name, labels, owner, &first, &settings.pod_ip);
-        store.create(Res::Pods, &self.namespace, pod)?;
-        lock(&self.logs).insert(pod_name.clone(), logs);
-        Some((pod_name, steps))
-    }
-
     /// Moves a pod through its states, one step at a time.
     fn spawn_kubelet(self: &Arc<Self>, pod: String, steps: Vec<Step>) {
         let cluster = Arc::clone(self);
+        lock(&self.busy).insert(pod.clone());
         tokio::spawn(async move {
-            for step in steps {
-                let pause = cluster.settings().step;
-                tokio::time::sleep(pause).await;
-                let ip = cluster.settings().pod_ip.clone();
-                let alive = cluster.write(|s| {
-                    let Some(mut p) = s.get(Res::Pods, &pod).cloned() else {
-                        return false;
-                    };
-                    match &step {
-                        Step::Pod(frame) => {
-                            apply_frame(&mut p, frame, &ip);
-                            s.update(Res::Pods, p);
-                        }
-                        Step::Job(status) => {
-                            let job = p["metadata"]["ownerReferences"][0]["name"]
-                                .as_str()
-                                .unwrap_or_default();
-                            if let Some(mut j) = s.get(Res::Jobs, job).cloned() {
-                                j["status"] = status.clone();
-                                s.update(Res::Jobs, j);
-                            }
-                        }
-                        Step::DeletePod => {
-                            s.delete(Res::Pods, &pod);
-                        }
-                    }
-                    true
-                });
-                if !alive {
-                    return;
-                }
-            }
+            cluster.run_kubelet(&pod, steps).await;
+            lock(&cluster.busy).remove(&pod);
         });
     }
-}
 
-/// The order pods were created in (the store numbers uids in sequence).
-fn creation_order(o: &Value) -> u64 {
-    o["metadata"]["uid"]
-        .as_str()
-        .and_then(|u| u.rsplit('-').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-fn new_pod(
-    name: &str,
-    generate: &str,
-    labels: Value,
-    owner: Value,
-    frame: &Value,
-    ip: &str,
-) -> Value {
-    let mut pod = json!({
-        "metadata": {"name": name, "generateName": format!("{generate}-"), "labels": labels,
-            "ownerReferences": [owner]},
-    });
-    apply_frame(&mut pod, frame, ip);
-    pod
+    async fn run_kubelet(self: &Arc<Self>, pod: &str, steps: Vec<Step>) {
+        for step in steps {
+            let pause = self.settings().step;
+            tokio::time::sleep(pause).await;
+            let ip = self.settings().pod_ip.clone();
+            let alive = self.write(|s| {
+                let Some(mut p) = s.get(Res::Pods, pod).cloned() else {
+                    return false;
+                };
+                match &step {
+                    Step::Pod(frame) => {
+                        apply_frame(&mut p, frame, &ip);
+                        s.update(Res::Pods, p);
+                    }
+                    Step::Job(status) => {
+                        let owner = &p["metadata"]["ownerReferences"][0]["name"];
+                        let job = owner.as_str().unwrap_or_default();
+                        if let Some(mut j) = s.get(Res::Jobs, job).cloned() {
+                            j["status"] = status.clone();
+                            s.update(Res::Jobs, j);
+                        }
+                    }
+                    Step::DeletePod => {
+                        s.delete(Res::Pods, pod);
+                    }
+                }
+                true
+            });
+            if !alive {
+                return;
+            }
+        }
+    }
 }
 
 /// Takes a captured pod's spec and status, keeping the metadata; the captured pod IP becomes
 /// the tests' pod network address.
-fn apply_frame(pod: &mut Value, frame: &Value, ip: &str) {
+pub(super) fn apply_frame(pod: &mut Value, frame: &Value, ip: &str) {
     pod["spec"] = frame["spec"].clone();
     let mut status = frame["status"].clone();
     if status.get("podIP").is_some() {
@@ -303,47 +198,4 @@ fn apply_frame(pod: &mut Value, frame: &Value, ip: &str) {
         status["podIPs"] = json!([{"ip": ip}]);
     }
     pod["status"] = status;
-}
-
-pub fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
-}
-
-fn update_deployment_status(store: &mut Store, d: &Value, selector: &Value) {
-    let pods: Vec<Value> = store
-        .list(Res::Pods)
-        .into_iter()
-        .filter(|p| has_labels(p, selector))
-        .collect();
-    let ready = pods.iter().filter(|p| is_ready(p)).count();
-    let status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": pods.len(),
-        "updatedReplicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready});
-    let name = name_of(d);
-    if let Some(mut current) = store.get(Res::Deployments, &name).cloned()
-        && current["status"] != status
-    {
-        current["status"] = status;
-        store.update(Res::Deployments, current);
-    }
-}
-
-/// The garbage collector: pods whose ReplicaSet's Deployment or whose Job is gone.
-fn collect_orphans(store: &mut Store) {
-    for pod in store.list(Res::Pods) {
-        let owner = &pod["metadata"]["ownerReferences"][0];
-        let name = owner["name"].as_str().unwrap_or_default();
-        let alive = match owner["kind"].as_str() {
-            Some("ReplicaSet") => name
-                .strip_suffix(&format!("-{TEMPLATE_HASH}"))
-                .is_some_and(|d| store.get(Res::Deployments, d).is_some()),
-            Some("Job") => store.get(Res::Jobs, name).is_some(),
-            _ => true,
-        };
-        if !alive {
-            store.delete(Res::Pods, &name_of(&pod));
-        }
-    }
 }

@@ -3,9 +3,11 @@
 //! cluster.
 
 pub mod cluster;
+mod controllers;
 pub mod fixtures;
 pub mod scenario;
 pub mod server;
+mod status;
 pub mod store;
 mod watch;
 

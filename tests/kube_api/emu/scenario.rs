@@ -32,6 +32,8 @@ pub enum JobScenario {
     OomKilled,
     /// Its image cannot be pulled.
     ErrImagePull,
+    /// Runs and keeps running.
+    Runs,
 }
 
 /// One change a controller or kubelet makes after a pod is created.
@@ -132,6 +134,11 @@ pub fn job_steps(s: JobScenario) -> (Value, Vec<Step>, PodLogs) {
                 Step::Job(fixtures::job_status("job-failed-backofflimit-oom.json")),
             ],
             output(&["allocating"], &[]),
+        ),
+        JobScenario::Runs => (
+            pending,
+            vec![Step::Pod(fixtures::running_unready_pod())],
+            output(&["working on it"], &[]),
         ),
         JobScenario::ErrImagePull => (
             pending,

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::cluster::{Cluster, Recorded};
-use super::fixtures;
+use super::status::{forbidden, json_response, not_found, qualified, status};
 use super::store::{Res, matches_fields, matches_labels, merge};
 
 /// A running emulated API server.
@@ -26,6 +26,7 @@ pub struct ApiServer {
     pub addr: SocketAddr,
     pub cluster: Arc<Cluster>,
     task: JoinHandle<()>,
+    reserved: Option<tokio::net::TcpSocket>,
 }
 
 impl ApiServer {
@@ -54,6 +55,7 @@ impl ApiServer {
             addr,
             cluster,
             task,
+            reserved: None,
         }
     }
 
@@ -61,9 +63,18 @@ impl ApiServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops answering: the listener and every open connection close.
-    pub fn stop(&self) {
+    /// Stops answering: the listener and every open connection close, and the port stays
+    /// reserved (bound, not listening) so that no other test's server can take it over and
+    /// answer in its place: connections are refused, as by a dead API server.
+    pub async fn stop(&mut self) {
         self.task.abort();
+        let _ = (&mut self.task).await;
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket
+            .bind(self.addr)
+            .expect("the stopped server's port is free to reserve");
+        self.reserved = Some(socket);
     }
 }
 
@@ -282,64 +293,6 @@ fn pod_log(c: &Cluster, name: &str, query: &HashMap<String, String>) -> Response
         })
         .collect();
     (StatusCode::OK, [("content-type", "text/plain")], text).into_response()
-}
-
-fn qualified(res: Res) -> String {
-    match res.group() {
-        "" => res.plural().to_owned(),
-        g => format!("{}.{g}", res.plural()),
-    }
-}
-
-fn forbidden(c: &Cluster, verb: &str, res: Res, resource: &str) -> Response {
-    if (verb, resource) == ("create", "jobs") {
-        // The captured denial, unchanged.
-        return json_response(
-            StatusCode::FORBIDDEN,
-            fixtures::object("status-403-forbidden.json"),
-        );
-    }
-    let msg = format!(
-        "{} is forbidden: User \"system:serviceaccount:{ns}:limited\" cannot {verb} resource \"{resource}\" in API group \"{}\" in the namespace \"{ns}\"",
-        qualified(res),
-        res.group(),
-        ns = c.namespace
-    );
-    status(
-        403,
-        "Forbidden",
-        &msg,
-        json!({"group": res.group(), "kind": res.plural()}),
-    )
-}
-
-fn not_found(res: Res, name: &str) -> Response {
-    // Shaped like the captured 404.
-    let mut s = fixtures::object("status-404-notfound.json");
-    s["message"] = json!(format!("{} \"{name}\" not found", qualified(res)));
-    s["details"] = json!({"name": name, "group": res.group(), "kind": res.plural()});
-    if res.group().is_empty() {
-        s["details"].as_object_mut().map(|d| d.remove("group"));
-    }
-    json_response(StatusCode::NOT_FOUND, s)
-}
-
-fn status(code: u16, reason: &str, message: &str, details: Value) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "details": details, "code": code});
-    json_response(
-        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
-    )
-}
-
-pub fn json_response(code: StatusCode, body: Value) -> Response {
-    (
-        code,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 /// How long a watch lasts when the client names no `timeoutSeconds`.
