@@ -11,10 +11,14 @@ python3 runtimes/conformance_test.py
 
 echo "== shell scripts"
 if command -v shellcheck >/dev/null 2>&1; then
-    shellcheck start.sh tests/*.sh docker/*.sh .ci/run
+    shellcheck -x start.sh tests/*.sh tests/kube/*.sh docker/*.sh .ci/run
 else
     echo "shellcheck not installed: skipped"
 fi
+
+echo "== compose stack and the gateway's own image"
+# --cargo: the image must package the binary of these sources, never a stale one.
+tests/compose_test.sh --cargo
 
 echo "== cargo tests (unit + integration against Docker)"
 if cargo nextest --version >/dev/null 2>&1; then

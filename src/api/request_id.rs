@@ -39,6 +39,9 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         method = %req.method(),
         uri.path = %req.uri().path(),
         callback.path = tracing::field::Empty,
+        revision = tracing::field::Empty,
+        instance.id = tracing::field::Empty,
+        cold_start = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let mut resp = REQUEST_ID

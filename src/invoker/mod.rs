@@ -152,6 +152,13 @@ impl Invoker {
                 Err(e) => return Err(self.pool_error(&pool, e)),
             }
         };
+        let span = tracing::Span::current();
+        span.record("revision", pool.revision);
+        span.record(
+            "instance.id",
+            &lease.instance_id()[..lease.instance_id().len().min(12)],
+        );
+        span.record("cold_start", lease.cold());
         let (mut parts, body) = req.into_parts();
         parts.uri = upstream_uri(&parts.uri, path, lease.endpoint())?;
         headers::to_function(
