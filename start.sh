@@ -9,4 +9,4 @@ docker/ensure-docker.sh
 eval "$(docker/base-images.sh | sed 's/^/export /')"
 cargo build --release --locked
 export FAAS_DB=${FAAS_DB:-./data/faas.db}
-exec ./target/release/faas-gateway "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/faas-gateway" "$@"

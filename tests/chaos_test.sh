@@ -32,47 +32,20 @@ Needs: bash, curl, python3, docker.
 EOF
 }
 
-case "${1:-}" in
-    -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+handle_args "$@"
 
-FAAS_URL="${FAAS_URL:-http://127.0.0.1:8000}"
-FAAS_URL="${FAAS_URL%/}"
+init_faas_url
 CHAOS_SECONDS="${CHAOS_SECONDS:-10}"
 KILL_AFTER="${KILL_AFTER:-3}"
 THREADS="${THREADS:-8}"
 HANDLER_SLEEP_MS="${HANDLER_SLEEP_MS:-20}"
 RECOVERY_TIMEOUT_S="${RECOVERY_TIMEOUT_S:-60}"
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-info() { echo "INFO $*"; }
-finish() {
-    printf '\nsummary: %d passed, %d failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ]
-}
-
-require_loopback() {
-    local host
-    host=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).hostname or "")' "$1")
-    case "$host" in
-        127.* | localhost | ::1) ;;
-        *) echo "refusing FAAS_URL=$1: only loopback addresses (127.0.0.0/8, localhost, [::1]) are allowed" >&2; exit 2 ;;
-    esac
-}
-is_number() { case "$1" in '' | *[!0-9]*) return 1 ;; esac; }
-
-for tool in curl python3 docker; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "FAIL missing tool: $tool"; exit 1; }
-done
-require_loopback "$FAAS_URL"
-for v in CHAOS_SECONDS KILL_AFTER THREADS HANDLER_SLEEP_MS RECOVERY_TIMEOUT_S; do
-    is_number "${!v}" || { echo "$v must be a whole number" >&2; exit 2; }
-done
+require_tools curl python3 docker
+require_loopback "$FAAS_URL" "FAAS_URL="
+require_numbers CHAOS_SECONDS KILL_AFTER THREADS HANDLER_SLEEP_MS RECOVERY_TIMEOUT_S
 [ "$KILL_AFTER" -lt "$CHAOS_SECONDS" ] || { echo "KILL_AFTER must be below CHAOS_SECONDS" >&2; exit 2; }
 if [ "$THREADS" -lt 1 ] || [ "$THREADS" -gt 64 ]; then echo "THREADS must be 1..64" >&2; exit 2; fi
 [ "$CHAOS_SECONDS" -le 600 ] || { echo "CHAOS_SECONDS must be at most 600" >&2; exit 2; }
@@ -83,7 +56,7 @@ LOADGEN_PID=""
 cleanup() {
     if [ -n "$LOADGEN_PID" ]; then kill "$LOADGEN_PID" 2>/dev/null || true; fi
     if [ -n "$FN_PATH" ]; then
-        curl -s -o /dev/null --max-time 60 -X DELETE "$FAAS_URL/callbacks/$FN_PATH" || true
+        delete_callback "$FN_PATH"
     fi
     rm -rf "$TMP"
 }
@@ -117,11 +90,7 @@ PY
 }
 
 echo "faas-gateway chaos test against $FAAS_URL: $THREADS threads for ${CHAOS_SECONDS}s, docker kill after ${KILL_AFTER}s"
-code=$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$FAAS_URL/health" || true)
-if [ "$code" != 200 ]; then
-    fail "gateway not healthy: GET /health answered ${code:-nothing}"
-    finish || exit 1
-fi
+require_healthy
 
 FN_PATH="chaos-$RANDOM$RANDOM"
 python3 - "$FN_PATH" "$HANDLER_SLEEP_MS" >"$TMP/deploy.json" <<'PY'
@@ -133,13 +102,8 @@ code = ("import time\n\n"
 print(json.dumps({"path": sys.argv[1], "runtime": "python", "code": code,
                   "min_instances": 2, "max_instances": 2}))
 PY
-code=$(curl -sS -o "$TMP/deploy.out" -w '%{http_code}' --max-time 300 -H 'content-type: application/json' \
-    --data-binary @"$TMP/deploy.json" "$FAAS_URL/callback/deploy" || true)
-if [ "$code" != 201 ] && [ "$code" != 200 ]; then
-    fail "deploy $FN_PATH: status ${code:-none} $(head -c 400 "$TMP/deploy.out")"
-    finish || exit 1
-fi
-REVISION=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["revision"])' "$TMP/deploy.out")
+deploy_or_exit "$FN_PATH"
+REVISION=$(json "$TMP/deploy.out" 'd["revision"]')
 pass "deployed $FN_PATH (revision $REVISION, min_instances 2, max_instances 2, handler sleeps ${HANDLER_SLEEP_MS} ms)"
 
 # both instances ready before the traffic starts (bounded)
@@ -223,8 +187,7 @@ LOADGEN_PID=$!
 info "traffic started ($THREADS threads, ${CHAOS_SECONDS}s)"
 sleep "$KILL_AFTER"
 
-victim=$(docker ps --filter label=faas.managed-by=faas-gateway --filter "label=faas.callback=$FN_PATH" \
-    --filter "label=faas.revision=$REVISION" --format '{{.ID}}' | head -1)
+victim=$(running_container "$FN_PATH" "$REVISION")
 if [ -z "$victim" ]; then
     fail "no running container labelled faas.callback=$FN_PATH"
     wait "$LOADGEN_PID" || true
@@ -321,8 +284,6 @@ echo "RESULT path=$FN_PATH recovered_s=${recovered_after:-never} gone_s=${gone_a
 d = json.load(open(sys.argv[1]))
 print("total=%d failed=%d" % (d["total"], len(d["failures"])))' "$TMP/load.json" 2>/dev/null || true)"
 
-code=$(curl -sS -o "$TMP/undeploy.out" -w '%{http_code}' --max-time 120 -H 'content-type: application/json' \
-    -d "{\"path\":\"$FN_PATH\",\"action\":\"undeploy\"}" "$FAAS_URL/callback/deploy" || true)
-if [ "$code" = 200 ]; then pass "undeployed $FN_PATH"; else fail "undeploy $FN_PATH: status ${code:-none}"; fi
+undeploy "$FN_PATH"
 
 finish

@@ -30,50 +30,19 @@ Needs: bash, curl, python3, docker.
 EOF
 }
 
-case "${1:-}" in
-    -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+handle_args "$@"
 
-FAAS_URL="${FAAS_URL:-http://127.0.0.1:8000}"
-FAAS_URL="${FAAS_URL%/}"
+init_faas_url
 NETWORK="${FAAS_NETWORK:-faas-functions}"
 GATEWAY_ID="${FAAS_GATEWAY_ID:-}"
 
-PASSED=0
-FAILED=0
-WARNED=0
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-warn() { echo "WARN $*"; WARNED=$((WARNED + 1)); }
-info() { echo "INFO $*"; }
-section() { printf '\n== %s\n' "$*"; }
-
-require_loopback() {
-    local host
-    host=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).hostname or "")' "$1")
-    case "$host" in
-        127.* | localhost | ::1) ;;
-        *) echo "refusing FAAS_URL=$1: only loopback addresses (127.0.0.0/8, localhost, [::1]) are allowed" >&2; exit 2 ;;
-    esac
-}
-
-for tool in curl python3 docker; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "FAIL missing tool: $tool"; exit 1; }
-done
-require_loopback "$FAAS_URL"
+require_tools curl python3 docker
+require_loopback "$FAAS_URL" "FAAS_URL="
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-
-# json FILE EXPR: evaluates the python expression EXPR with d = the JSON in FILE.
-json() {
-    python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
-}
 
 echo "faas-gateway Docker health check: gateway $FAAS_URL${GATEWAY_ID:+ (gateway id $GATEWAY_ID)}"
 
@@ -209,7 +178,7 @@ if [ "$docker_ok" = 1 ]; then
     fi
 fi
 
-printf '\nsummary: %d passed, %d failed\n' "$PASSED" "$FAILED"
+summary
 [ "$WARNED" -eq 0 ] || echo "($WARNED warning(s))"
 if [ "$FAILED" -gt 0 ]; then
     echo "UNHEALTHY"

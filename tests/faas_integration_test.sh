@@ -30,24 +30,15 @@ Needs: bash, curl, python3, docker.
 EOF
 }
 
-case "${1:-}" in
-    -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
-esac
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+handle_args "$@"
 
-FAAS_URL="${FAAS_URL:-http://127.0.0.1:8000}"
-FAAS_URL="${FAAS_URL%/}"
+init_faas_url
 COLD_STARTS="${COLD_STARTS:-5}"
 IDLE_WAIT_S="${IDLE_WAIT_S:-30}"
 DEPLOY_TIMEOUT_S="${DEPLOY_TIMEOUT_S:-300}"
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-info() { echo "INFO $*"; }
-section() { printf '\n== %s\n' "$*"; }
 # check DESCRIPTION COMMAND...: PASS when the command succeeds
 check() {
     local what=$1
@@ -57,19 +48,8 @@ check() {
 # eq2 A B C D: A = B and C = D
 eq2() { [ "$1" = "$2" ] && [ "$3" = "$4" ]; }
 
-require_loopback() {
-    local host
-    host=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).hostname or "")' "$1")
-    case "$host" in
-        127.* | localhost | ::1) ;;
-        *) echo "refusing FAAS_URL=$1: only loopback addresses (127.0.0.0/8, localhost, [::1]) are allowed" >&2; exit 2 ;;
-    esac
-}
-
-for tool in curl python3 docker; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "FAIL missing tool: $tool"; exit 1; }
-done
-require_loopback "$FAAS_URL"
+require_tools curl python3 docker
+require_loopback "$FAAS_URL" "FAAS_URL="
 case "$COLD_STARTS" in '' | *[!0-9]*) echo "COLD_STARTS must be a number" >&2; exit 2 ;; esac
 
 TMP=$(mktemp -d)
@@ -77,7 +57,7 @@ DEPLOYED=()
 cleanup() {
     local p
     for p in "${DEPLOYED[@]}"; do
-        curl -s -o /dev/null --max-time 60 -X DELETE "$FAAS_URL/callbacks/$p" || true
+        delete_callback "$p"
     done
     rm -rf "$TMP"
 }
@@ -217,7 +197,7 @@ section "Gateway up"
 req GET /health
 if [ "$CODE" != 200 ]; then
     fail "GET /health answered $CODE $(head -c 200 "$TMP/curl.err")"
-    printf '\nsummary: %d passed, %d failed\n' "$PASSED" "$FAILED"
+    summary
     exit 1
 fi
 pass "GET /health 200 ($(body_snippet))"
@@ -479,5 +459,4 @@ else
     fail "GET /openapi.json: status $CODE body $(body_snippet)"
 fi
 
-printf '\nsummary: %d passed, %d failed\n' "$PASSED" "$FAILED"
-[ "$FAILED" -eq 0 ]
+finish

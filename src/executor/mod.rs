@@ -124,6 +124,27 @@ pub struct LogLine {
     pub line: String,
 }
 
+impl LogLine {
+    /// Lines of `<RFC 3339 timestamp> <text>`, as Docker and Kubernetes both print them with
+    /// timestamps on; a line without a readable timestamp gets the time of reading.
+    pub fn parse_timestamped(instance: &str, stream: LogStream, text: &str) -> Vec<LogLine> {
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (ts, line) = l.split_once(' ').unwrap_or((l, ""));
+                let ts = DateTime::parse_from_rfc3339(ts)
+                    .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+                LogLine {
+                    instance: instance.to_owned(),
+                    stream,
+                    ts,
+                    line: line.to_owned(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Which output a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

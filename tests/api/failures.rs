@@ -6,7 +6,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, docker_lines, node, parse, python, unique, with};
+use crate::helpers::{
+    TestApp, assert_error, docker_lines, node, parse, python, unique, wait_for,
+    wait_for_containers, with,
+};
 
 /// A Python function that misbehaves on request: `/oom`, `/exit`, `/slow`, else answers.
 const TROUBLE_PY: &str = r#"import os, sys, time
@@ -45,18 +48,6 @@ async fn call(
         parse(&text)
     };
     (status, headers, body)
-}
-
-async fn wait_for(app: &TestApp, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut cb = Value::Null;
-    for _ in 0..300 {
-        cb = app.callback(path).await;
-        if done(&cb) {
-            return cb;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} never happened; last: {cb:#}");
 }
 
 #[tokio::test]
@@ -295,7 +286,7 @@ async fn a_removed_image_is_rebuilt_from_the_stored_source_on_the_next_cold_star
         .await;
     let image = cb["image"].as_str().expect("image").to_owned();
     wait_for(&app, &path, "scale to zero", |cb| cb["state"] == "idle").await;
-    wait_no_containers(&app).await;
+    wait_for_containers(&app, 0).await;
     docker_lines(&["rmi", "-f", &image]);
     assert!(docker_lines(&["images", "-q", &image]).is_empty());
     let (status, headers, body) = call(&app, &path, "/").await;
@@ -322,7 +313,7 @@ async fn an_image_that_cannot_be_rebuilt_is_image_pull_failed_at_once() {
         .await;
     let image = cb["image"].as_str().expect("image").to_owned();
     wait_for(&app, &path, "scale to zero", |cb| cb["state"] == "idle").await;
-    wait_no_containers(&app).await;
+    wait_for_containers(&app, 0).await;
     let persisted = app.stop().await;
     docker_lines(&["rmi", "-f", &image]);
     // Restarted with a base image that does not exist, the lost image cannot be rebuilt.
@@ -351,14 +342,4 @@ async fn an_image_that_cannot_be_rebuilt_is_image_pull_failed_at_once() {
         StatusCode::OK,
         "recovers with a usable base"
     );
-}
-
-async fn wait_no_containers(app: &TestApp) {
-    for _ in 0..100 {
-        if app.containers().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("containers left: {:?}", app.containers());
 }

@@ -334,3 +334,33 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Polls `GET /callbacks/<path>` until `done` holds (bounded: the condition is the assertion).
+pub async fn wait_for(
+    app: &TestApp,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut cb = Value::Null;
+    for _ in 0..300 {
+        cb = app.callback(path).await;
+        if done(&cb) {
+            return cb;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} never happened; last: {cb:#}");
+}
+
+/// Polls `docker ps` until this gateway has exactly `n` containers (removal runs in the
+/// background once an instance is out of service).
+pub async fn wait_for_containers(app: &TestApp, n: usize) {
+    for _ in 0..100 {
+        if app.containers().len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.containers().len(), n, "{:?}", app.containers());
+}

@@ -1,11 +1,11 @@
 //! `mode: job`: one fresh container per call, run to completion, removed afterwards.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, node, parse, python, unique, with};
+use crate::helpers::{
+    TestApp, assert_error, node, parse, python, unique, wait_for_containers, with,
+};
 
 const JOB_PY: &str = r#"import os, time
 
@@ -29,16 +29,6 @@ fn job(body: Value) -> Value {
         body,
         json!({"mode": "job", "timeout_ms": 8000, "memory_mb": 64}),
     )
-}
-
-async fn wait_no_containers(app: &TestApp) {
-    for _ in 0..100 {
-        if app.containers().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("job containers left: {:?}", app.containers());
 }
 
 #[tokio::test]
@@ -113,7 +103,7 @@ async fn a_python_job_runs_in_a_fresh_container_per_call_and_sees_the_full_event
         (Some("/wAB"), Some(true))
     );
     assert_eq!(body["event"]["path"], "/");
-    wait_no_containers(&app).await;
+    wait_for_containers(&app, 0).await;
     assert_eq!(
         app.callback(&path).await["state"],
         "ready",
@@ -172,7 +162,7 @@ async fn job_failures_map_to_the_same_codes_as_services() {
 
     let (status, _, body) = call("/").await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
-    wait_no_containers(&app).await;
+    wait_for_containers(&app, 0).await;
 }
 
 #[tokio::test]
@@ -190,7 +180,7 @@ async fn a_job_past_its_timeout_is_504_and_its_container_is_removed() {
         .request(Method::GET, &format!("/api/{path}/slow"), None)
         .await;
     assert_error(status, &parse(&text), 504, "FUNCTION_TIMEOUT");
-    wait_no_containers(&app).await;
+    wait_for_containers(&app, 0).await;
 }
 
 #[tokio::test]

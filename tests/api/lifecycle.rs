@@ -3,37 +3,14 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error, parse, python, unique, with};
+use crate::helpers::{
+    TestApp, assert_error, parse, python, unique, wait_for, wait_for_containers, with,
+};
 
 const ECHO_REV: &str =
     "import os\n\ndef handle(event, context):\n    return str(context['revision'])\n";
-
-/// Polls `GET /callbacks/<path>` until `done` holds (bounded: the condition is the assertion).
-async fn wait_for(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut cb = Value::Null;
-    for _ in 0..300 {
-        cb = app.callback(path).await;
-        if done(&cb) {
-            return cb;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition never held; last state: {cb:#}");
-}
-
-/// Polls `docker ps` until this gateway has exactly `n` containers (removal runs in the
-/// background once an instance is out of service).
-async fn wait_for_containers(app: &TestApp, n: usize) {
-    for _ in 0..100 {
-        if app.containers().len() == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(app.containers().len(), n, "{:?}", app.containers());
-}
 
 #[tokio::test]
 async fn undeploy_removes_every_container_and_a_later_deploy_continues_revisions() {
@@ -148,7 +125,7 @@ async fn a_redeploy_under_concurrent_traffic_fails_no_request() {
         "traffic moved"
     );
     // The old revision drains and goes away.
-    let cb = wait_for(&app, &path, |cb| {
+    let cb = wait_for(&app, &path, "the condition", |cb| {
         cb["instances"].as_array().is_some_and(|i| i.len() == 1)
     })
     .await;
@@ -168,7 +145,7 @@ async fn an_idle_callback_scales_to_zero_and_the_next_call_is_a_cold_start() {
         .request(Method::GET, &format!("/api/{path}"), None)
         .await;
     assert_eq!(headers["x-faas-cold-start"], "false");
-    let cb = wait_for(&app, &path, |cb| cb["state"] == "idle").await;
+    let cb = wait_for(&app, &path, "the condition", |cb| cb["state"] == "idle").await;
     assert_eq!(cb["instances"], json!([]));
     wait_for_containers(&app, 0).await;
     let (status, headers, text) = app
@@ -191,7 +168,7 @@ async fn a_burst_on_a_cold_callback_starts_one_instance_per_concurrency_slots() 
         json!({"idle_timeout_s": 1, "concurrency": 8, "max_instances": 4}),
     ))
     .await;
-    wait_for(&app, &path, |cb| cb["state"] == "idle").await;
+    wait_for(&app, &path, "the condition", |cb| cb["state"] == "idle").await;
     let url = format!("/api/{path}");
     let calls = (0..6).map(|_| app.request(Method::GET, &url, None));
     let results = futures::future::join_all(calls).await;
@@ -280,7 +257,7 @@ async fn a_restarted_gateway_adopts_running_instances_and_removes_orphans() {
     assert_eq!(orphan.len(), 1, "orphan started");
 
     let app = TestApp::restart(persisted).await;
-    let cb = wait_for(&app, &kept, |cb| cb["state"] == "ready").await;
+    let cb = wait_for(&app, &kept, "readiness", |cb| cb["state"] == "ready").await;
     assert_eq!(cb["instances"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         cb["instances"][0]["id"], ids[0]["id"],

@@ -3,7 +3,6 @@
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::conn::{self, is_not_found};
@@ -58,21 +57,8 @@ fn parse(id: &str, out: &LogOutput) -> Vec<LogLine> {
         LogOutput::StdErr { .. } => LogStream::Stderr,
         _ => LogStream::Stdout,
     };
-    let text = String::from_utf8_lossy(out.as_ref());
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (ts, line) = l.split_once(' ').unwrap_or((l, ""));
-            let ts = DateTime::parse_from_rfc3339(ts)
-                .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
-            LogLine {
-                instance: id.chars().take(12).collect(),
-                stream,
-                ts,
-                line: line.to_owned(),
-            }
-        })
-        .collect()
+    let short: String = id.chars().take(12).collect();
+    LogLine::parse_timestamped(&short, stream, &String::from_utf8_lossy(out.as_ref()))
 }
 
 #[cfg(test)]

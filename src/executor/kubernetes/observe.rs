@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
@@ -220,20 +220,7 @@ fn exit_of(pod: &Pod, deleted: bool) -> Option<InstanceExit> {
 /// Lines of `pods/log` with `timestamps=true`: `<RFC 3339> <text>`. The API merges stdout
 /// and stderr, so every line counts as stdout.
 pub(super) fn parse_lines(id: &str, text: &str) -> Vec<LogLine> {
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (ts, line) = l.split_once(' ').unwrap_or((l, ""));
-            let ts = DateTime::parse_from_rfc3339(ts)
-                .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
-            LogLine {
-                instance: id.to_owned(),
-                stream: LogStream::Stdout,
-                ts,
-                line: line.to_owned(),
-            }
-        })
-        .collect()
+    LogLine::parse_timestamped(id, LogStream::Stdout, text)
 }
 
 #[cfg(test)]
