@@ -272,6 +272,7 @@ impl Deployer {
             .pool(&rec.spec.path)
             .filter(|p| p.revision == rec.revision);
         let looping = pool.as_ref().is_some_and(|p| p.crash_looping());
+        let starting = pool.as_ref().is_some_and(|p| p.counts().starting > 0);
         let instances = pool.map(|p| p.instances()).unwrap_or_default();
         let mut view = CallbackView::new(rec, instances);
         if looping && view.state.is_serving() {
@@ -281,7 +282,12 @@ impl Deployer {
             && view.instances.is_empty()
             && rec.spec.mode == Mode::Service
         {
-            view.state = CallbackState::Idle;
+            // Zero instances with one on its way (a cold start, a replacement) is no idle.
+            view.state = if starting {
+                CallbackState::Starting
+            } else {
+                CallbackState::Idle
+            };
         }
         view
     }
