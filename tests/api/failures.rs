@@ -272,21 +272,22 @@ async fn a_container_killed_while_idle_is_noticed_at_once_and_replaced() {
     );
 }
 
+/// Deploys the trouble function, waits until it has no instance left, returns its image.
+async fn deploy_and_scale_to_zero(app: &TestApp, path: &str) -> String {
+    let body = with(python(path, TROUBLE_PY), json!({"idle_timeout_s": 1}));
+    let cb = app.deploy_ok(&body).await;
+    wait_for(app, path, "scale to zero", |cb| cb["state"] == "idle").await;
+    wait_for_containers(app, 0).await;
+    cb["image"].as_str().expect("image").to_owned()
+}
+
 #[tokio::test]
 async fn a_removed_image_is_rebuilt_from_the_stored_source_on_the_next_cold_start() {
     let Some(app) = TestApp::spawn().await else {
         return;
     };
     let path = unique("pruned");
-    let cb = app
-        .deploy_ok(&with(
-            python(&path, TROUBLE_PY),
-            json!({"idle_timeout_s": 1}),
-        ))
-        .await;
-    let image = cb["image"].as_str().expect("image").to_owned();
-    wait_for(&app, &path, "scale to zero", |cb| cb["state"] == "idle").await;
-    wait_for_containers(&app, 0).await;
+    let image = deploy_and_scale_to_zero(&app, &path).await;
     docker_lines(&["rmi", "-f", &image]);
     assert!(docker_lines(&["images", "-q", &image]).is_empty());
     let (status, headers, body) = call(&app, &path, "/").await;
@@ -305,15 +306,7 @@ async fn an_image_that_cannot_be_rebuilt_is_image_pull_failed_at_once() {
         return;
     };
     let path = unique("lost");
-    let cb = app
-        .deploy_ok(&with(
-            python(&path, TROUBLE_PY),
-            json!({"idle_timeout_s": 1}),
-        ))
-        .await;
-    let image = cb["image"].as_str().expect("image").to_owned();
-    wait_for(&app, &path, "scale to zero", |cb| cb["state"] == "idle").await;
-    wait_for_containers(&app, 0).await;
+    let image = deploy_and_scale_to_zero(&app, &path).await;
     let persisted = app.stop().await;
     docker_lines(&["rmi", "-f", &image]);
     // Restarted with a base image that does not exist, the lost image cannot be rebuilt.
