@@ -105,7 +105,7 @@ impl Default for Metrics {
         );
         r.register(
             "faas_cold_starts",
-            "Instances started for waiting calls",
+            "Instances started for waiting calls (not those kept up for min_instances)",
             m.cold_starts.clone(),
         );
         r.register(

@@ -33,11 +33,12 @@ impl Pool {
         }
     }
 
-    /// A start on behalf of queued calls (or to reach `min_instances`).
-    pub(super) async fn start_one(self: Arc<Self>) {
+    /// A start on behalf of queued calls (`for_calls`: a cold start) or to reach
+    /// `min_instances`.
+    pub(super) async fn start_one(self: Arc<Self>, for_calls: bool) {
         let started = Instant::now();
         let result = self.launch(OnFailure::KeepExited).await;
-        if result.is_ok() {
+        if result.is_ok() && for_calls {
             let seconds = started.elapsed().as_secs_f64();
             self.deps.metrics.cold_start(&self.spec.path, seconds);
         }

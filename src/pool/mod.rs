@@ -232,7 +232,7 @@ impl Pool {
         if may_start && live < self.spec.max_instances && st.waiters.len() > covered {
             st.starting += 1;
             let pool = Arc::clone(self);
-            tokio::spawn(async move { pool.start_one().await });
+            tokio::spawn(async move { pool.start_one(true).await });
         }
     }
 

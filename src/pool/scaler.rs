@@ -95,7 +95,7 @@ impl Pool {
         for _ in 0..decision.start {
             st.starting += 1;
             let pool = Arc::clone(self);
-            tokio::spawn(async move { pool.start_one().await });
+            tokio::spawn(async move { pool.start_one(false).await });
         }
         drop(st);
         for id in stopped {
