@@ -13,11 +13,13 @@ use crate::builder::docker::DockerBuilder;
 use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
 use crate::deployer::Deployer;
-use crate::executor::Executor;
 use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
+use crate::executor::kubernetes::KubeExecutor;
+use crate::executor::{Backends, Executor};
 use crate::invocations::{AsyncConfig, Invocations};
 use crate::invoker::{Invoker, http_client};
 use crate::metrics::Metrics;
+use crate::model::Backend;
 use crate::model::SpecDefaults;
 use crate::pool::registry::Registry;
 use crate::pool::{PoolDeps, PoolEvent, PoolLimits, scaler, supervisor};
@@ -39,7 +41,7 @@ pub struct AppState {
     pub store: Store,
     pub deployer: Arc<Deployer>,
     pub invoker: Arc<Invoker>,
-    pub executor: Arc<dyn Executor>,
+    pub backends: Backends,
     pub limits: ApiLimits,
     config: Arc<Config>,
     tokens: Arc<Tokens>,
@@ -82,10 +84,38 @@ pub enum BuildAppError {
     },
     #[error("cannot set up Docker: {0}")]
     Docker(#[from] crate::executor::ExecutorError),
+    #[error("cannot set up Kubernetes: {0}")]
+    Kubernetes(crate::executor::ExecutorError),
+    #[error("the Docker backend is required (images are built with it)")]
+    NoBackend,
+}
+
+/// The Kubernetes executor: required with `kubernetes = true`, else used when a cluster is
+/// configured (`KUBECONFIG`, in-cluster) and answers.
+async fn kubernetes(config: &Config) -> Result<Option<Arc<dyn Executor>>, BuildAppError> {
+    let configured = std::env::var_os("KUBECONFIG").is_some()
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let wanted = config
+        .kubernetes
+        .unwrap_or(configured || config.backend == Backend::Kubernetes);
+    if !wanted {
+        return Ok(None);
+    }
+    match KubeExecutor::from_env(&config.kube_namespace, &config.gateway_id).await {
+        Ok(kube) => Ok(Some(Arc::new(
+            kube.with_start_timeout(config.startup_timeout),
+        ))),
+        Err(e) if config.kubernetes == Some(true) => Err(BuildAppError::Kubernetes(e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "Kubernetes is configured but unusable; serving Docker only");
+            Ok(None)
+        }
+    }
 }
 
 impl App {
-    /// Builds the gateway on the Docker backend.
+    /// Builds the gateway on Docker, and on Kubernetes when a cluster is configured (in-cluster
+    /// or through `KUBECONFIG`).
     pub async fn build(config: Config) -> Result<App, BuildAppError> {
         let conn = DockerConn::connect(config.docker_host.as_deref());
         let executor = Arc::new(DockerExecutor::new(
@@ -97,15 +127,22 @@ impl App {
             },
         ));
         let builder = Arc::new(DockerBuilder::new(conn));
-        Self::build_with(config, executor, builder).await
+        let kubernetes = kubernetes(&config).await?;
+        let backends = Backends::new(executor, kubernetes);
+        Self::build_with(config, backends, builder).await
     }
 
     /// Builds the gateway on the given backend parts.
     pub async fn build_with(
         config: Config,
-        executor: Arc<dyn Executor>,
+        backends: Backends,
         builder: Arc<dyn ImageBuilder>,
     ) -> Result<App, BuildAppError> {
+        let executor = Arc::clone(
+            backends
+                .get(Backend::Docker)
+                .ok_or(BuildAppError::NoBackend)?,
+        );
         let store = Store::open(&config.db)?;
         let registry = Arc::new(Registry::default());
         let client = http_client();
@@ -131,10 +168,14 @@ impl App {
             events,
             metrics: Arc::clone(&metrics),
         };
-        let deployer = Deployer::new(store.clone(), Arc::clone(&registry), pool_deps);
+        let deployer = Deployer::new(
+            store.clone(),
+            Arc::clone(&registry),
+            backends.clone(),
+            pool_deps,
+        );
         let invoker = Arc::new(Invoker::new(
             Arc::clone(&registry),
-            Arc::clone(&executor),
             client,
             config.max_body_bytes,
             config.queue_len,
@@ -163,7 +204,7 @@ impl App {
             store,
             deployer,
             invoker,
-            executor,
+            backends,
             limits: ApiLimits {
                 max_code_bytes: config.max_code_bytes,
             },
@@ -198,11 +239,14 @@ impl App {
             Duration::from_secs(1),
             shutdown.clone(),
         ));
-        let supervisor = tokio::spawn(supervisor::run(
-            Arc::clone(&self.state.executor),
-            Arc::clone(&self.registry),
-            shutdown.clone(),
-        ));
+        let mut supervisors = tokio::task::JoinSet::new();
+        for (_, executor) in self.state.backends.all() {
+            supervisors.spawn(supervisor::run(
+                executor,
+                Arc::clone(&self.registry),
+                shutdown.clone(),
+            ));
+        }
         let workers = tokio::spawn(Arc::clone(&self.state.invocations).run(shutdown.clone()));
         let deployer = Arc::clone(&self.state.deployer);
         let recorder =
@@ -224,7 +268,8 @@ impl App {
                 "async invocations still running at shutdown"
             );
         }
-        let _ = tokio::join!(scaler, supervisor);
+        let _ = scaler.await;
+        supervisors.join_all().await;
         recorder.abort();
         served
     }

@@ -4,7 +4,7 @@
 //! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
 //! FAAS_LOG_FORMAT, FAAS_ASYNC_WORKERS, FAAS_INVOCATION_RETENTION_S, FAAS_SHUTDOWN_GRACE_S,
-//! FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+//! FAAS_KUBERNETES, FAAS_KUBE_NAMESPACE, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +73,13 @@ pub struct Flags {
     /// leave each other's containers alone [default: default]
     #[arg(long, env = "FAAS_GATEWAY_ID")]
     pub gateway_id: Option<String>,
+    /// Use the Kubernetes backend: true, false, or unset to use it when a cluster is
+    /// configured (KUBECONFIG or in-cluster)
+    #[arg(long, env = "FAAS_KUBERNETES")]
+    pub kubernetes: Option<bool>,
+    /// Namespace of Kubernetes objects [default: faas-functions]
+    #[arg(long, env = "FAAS_KUBE_NAMESPACE")]
+    pub kube_namespace: Option<String>,
     /// Workers running asynchronous invocations [default: 8]
     #[arg(long, env = "FAAS_ASYNC_WORKERS")]
     pub async_workers: Option<usize>,
@@ -118,6 +125,8 @@ struct FileConfig {
     admin_token: Option<String>,
     invoke_token: Option<String>,
     insecure: Option<bool>,
+    kubernetes: Option<bool>,
+    kube_namespace: Option<String>,
     async_workers: Option<usize>,
     invocation_retention_s: Option<u64>,
     shutdown_grace_s: Option<u64>,
@@ -151,6 +160,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub invoke_token: Option<String>,
     pub insecure: bool,
+    /// `Some(true)`: Kubernetes is required; `None`: used when a cluster answers.
+    pub kubernetes: Option<bool>,
+    pub kube_namespace: String,
     pub async_workers: usize,
     pub invocation_retention: Duration,
     pub shutdown_grace: Duration,
@@ -207,6 +219,11 @@ impl Config {
             admin_token: nonempty(flags.admin_token.or(file.admin_token)),
             invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
             insecure: flags.insecure || file.insecure.unwrap_or(false),
+            kubernetes: flags.kubernetes.or(file.kubernetes),
+            kube_namespace: flags
+                .kube_namespace
+                .or(file.kube_namespace)
+                .unwrap_or_else(|| "faas-functions".into()),
             async_workers: flags.async_workers.or(file.async_workers).unwrap_or(8),
             invocation_retention: Duration::from_secs(
                 flags

@@ -47,7 +47,9 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/ready",
     responses((status = 200, body = Readiness, description = "every check passed"), (status = 503, body = Readiness, description = "a check failed")), tag = "operations")]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (db, docker) = tokio::join!(app.store.ping(), app.executor.ping());
+    let backends = app.backends.all();
+    let pings = futures::future::join_all(backends.iter().map(|(_, e)| e.ping()));
+    let (db, pings) = tokio::join!(app.store.ping(), pings);
     let mut checks = BTreeMap::new();
     checks.insert(
         "database",
@@ -57,11 +59,14 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             error: db.err().map(|e| e.to_string()),
         },
     );
-    let (ok, version, error) = match docker {
-        Ok(v) => (true, Some(v), None),
-        Err(e) => (false, None, Some(e.to_string())),
-    };
-    checks.insert("docker", Check { ok, version, error });
+    // A backend that is not configured is not listed.
+    for ((backend, _), ping) in backends.iter().zip(pings) {
+        let (ok, version, error) = match ping {
+            Ok(v) => (true, Some(v), None),
+            Err(e) => (false, None, Some(e.to_string())),
+        };
+        checks.insert(backend.as_str(), Check { ok, version, error });
+    }
     let all = checks.values().all(|c| c.ok);
     let status = if all {
         StatusCode::OK

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DeployError, Deployer};
-use crate::executor::LogLine;
+use crate::executor::{Executor, ExecutorError, LogLine};
+use crate::model::Backend;
 use crate::model::{CallbackRecord, CallbackState, CallbackView};
 use crate::pool::Pool;
 use crate::pool::registry::Route;
@@ -49,10 +50,8 @@ impl Deployer {
         if let Some(Route::Serving(pool)) = self.registry.set(path, route) {
             pool.drain(UNDEPLOY_GRACE).await;
         }
-        for o in self.executor.list().await? {
-            if o.callback == path {
-                self.executor.remove(&o.instance.id).await?;
-            }
+        for (_, executor) in self.backends.all() {
+            remove_instances_of(executor.as_ref(), path).await?;
         }
         self.images.prune(path, &[]).await;
         Ok(())
@@ -78,15 +77,17 @@ impl Deployer {
     /// The last `tail` lines of the current revision's instances, running or exited.
     pub async fn logs(&self, path: &str, tail: usize) -> Result<Vec<LogLine>, DeployError> {
         let rec = self.record(path).await?;
-        let ids: Vec<String> = self
-            .executor
+        let Some(executor) = self.backends.get(rec.spec.backend) else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<String> = executor
             .list()
             .await?
             .into_iter()
             .filter(|o| o.callback == path && o.revision == rec.revision)
             .map(|o| o.instance.id)
             .collect();
-        Ok(self.executor.logs(&ids, tail).await?)
+        Ok(executor.logs(&ids, tail).await?)
     }
 
     /// After a restart: route every stored callback again, take over the running instances of
@@ -109,20 +110,10 @@ impl Deployer {
             }
         }
         let (mut adopted, mut removed) = (0, 0);
-        for o in self.executor.list().await? {
-            match pools.get(&o.callback) {
-                Some(pool) if pool.revision == o.revision && o.running && !o.job => {
-                    pool.adopt(o.instance);
-                    adopted += 1;
-                }
-                // An exited instance of a serving revision keeps its output for the logs until
-                // the supervisor's sweep.
-                Some(pool) if pool.revision == o.revision && !o.job => {}
-                _ => {
-                    self.executor.remove(&o.instance.id).await?;
-                    removed += 1;
-                }
-            }
+        for (backend, executor) in self.backends.all() {
+            let (a, r) = reconcile_backend(executor.as_ref(), backend, &pools).await?;
+            adopted += a;
+            removed += r;
         }
         tracing::info!(adopted, removed, "instances reconciled");
         Ok(())
@@ -147,12 +138,11 @@ impl Deployer {
                         .set_state(path, CallbackState::Ready, None)
                         .await?;
                 }
-                Ok(Some(Pool::new(
-                    rec.spec.clone(),
-                    rev,
-                    image.clone(),
-                    self.pool_deps.clone(),
-                )))
+                // A backend no longer configured cannot serve: the callback waits for it.
+                Ok(self
+                    .deps_for(&rec.spec)
+                    .ok()
+                    .map(|deps| Pool::new(rec.spec.clone(), rev, image.clone(), deps)))
             }
             (_, 0, true) => {
                 let last = crate::model::LastError {
@@ -169,4 +159,43 @@ impl Deployer {
             _ => Ok(None),
         }
     }
+}
+
+/// Removes every instance of `path` on one backend.
+pub(super) async fn remove_instances_of(
+    executor: &dyn Executor,
+    path: &str,
+) -> Result<(), ExecutorError> {
+    for o in executor.list().await? {
+        if o.callback == path {
+            executor.remove(&o.instance.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Adopts one backend's running instances of serving revisions and removes the rest.
+async fn reconcile_backend(
+    executor: &dyn Executor,
+    backend: Backend,
+    pools: &HashMap<String, Arc<Pool>>,
+) -> Result<(usize, usize), ExecutorError> {
+    let (mut adopted, mut removed) = (0, 0);
+    for o in executor.list().await? {
+        let pool = pools.get(&o.callback).filter(|p| p.spec.backend == backend);
+        match pool {
+            Some(pool) if pool.revision == o.revision && o.running && !o.job => {
+                pool.adopt(o.instance);
+                adopted += 1;
+            }
+            // An exited instance of a serving revision keeps its output for the logs until
+            // the supervisor's sweep.
+            Some(pool) if pool.revision == o.revision && !o.job => {}
+            _ => {
+                executor.remove(&o.instance.id).await?;
+                removed += 1;
+            }
+        }
+    }
+    Ok((adopted, removed))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::builder::{BuildError, Images};
-use crate::executor::{Executor, ExecutorError};
+use crate::executor::{Backends, ExecutorError};
 use crate::model::{
     CallbackRecord, CallbackSpec, CallbackState, CallbackView, ErrorCode, FieldErrors, LastError,
     Mode,
@@ -59,19 +59,25 @@ pub enum DeployOutcome {
 pub struct Deployer {
     store: Store,
     registry: Arc<Registry>,
-    executor: Arc<dyn Executor>,
+    backends: Backends,
     images: Images,
     pool_deps: PoolDeps,
     locks: DeployLocks,
 }
 
 impl Deployer {
-    /// A deployer over the given parts.
-    pub fn new(store: Store, registry: Arc<Registry>, pool_deps: PoolDeps) -> Arc<Self> {
+    /// A deployer over the given parts; `pool_deps` is completed per callback with the
+    /// executor of its backend.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        backends: Backends,
+        pool_deps: PoolDeps,
+    ) -> Arc<Self> {
         Arc::new(Deployer {
             store,
             registry,
-            executor: Arc::clone(&pool_deps.executor),
+            backends,
             images: pool_deps.images.clone(),
             pool_deps,
             locks: DeployLocks::default(),
@@ -84,7 +90,7 @@ impl Deployer {
         spec: CallbackSpec,
         wait: bool,
     ) -> Result<(CallbackView, DeployOutcome), DeployError> {
-        check_supported(&spec)?;
+        self.deps_for(&spec)?;
         let guard = self
             .locks
             .try_lock(&spec.path)
@@ -161,12 +167,7 @@ impl Deployer {
             .set_state(&path, CallbackState::Starting, None)
             .await?;
         let revision = self.store.next_revision(&path).await?;
-        let pool = Pool::new(
-            spec.clone(),
-            revision,
-            image.clone(),
-            self.pool_deps.clone(),
-        );
+        let pool = Pool::new(spec.clone(), revision, image.clone(), self.deps_for(&spec)?);
         let started = match spec.mode {
             // Job mode keeps no instances: check once that the handler imports.
             Mode::Job => pool.check().await,
@@ -184,18 +185,27 @@ impl Deployer {
             .commit_revision(&spec, &image, CallbackState::Ready)
             .await?;
         if let Some(Route::Serving(old)) = self.registry.set(&path, Route::Serving(pool)) {
-            self.retire(old, Some(image));
+            let moved = old.spec.backend != spec.backend;
+            self.retire(old, Some(image), moved.then(|| self.backends.clone()));
         }
         tracing::info!(callback.path = %path, revision, "revision serving");
         Ok(rec)
     }
 
-    /// Drains a replaced revision in the background, then drops images no longer used.
-    fn retire(&self, old: Arc<Pool>, keep_image: Option<String>) {
+    /// Drains a replaced revision in the background, then drops images no longer used. When
+    /// the callback moved to another backend (`moved`), everything of it left on the old one
+    /// goes too.
+    fn retire(&self, old: Arc<Pool>, keep_image: Option<String>, moved: Option<Backends>) {
         let images = self.images.clone();
         let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
         tokio::spawn(async move {
             old.drain(grace).await;
+            if let Some(executor) = moved.as_ref().and_then(|b| b.get(old.spec.backend)) {
+                let path = &old.spec.path;
+                if let Err(e) = lifecycle::remove_instances_of(executor.as_ref(), path).await {
+                    tracing::warn!(callback.path = %path, error = %e, "cannot clean the old backend");
+                }
+            }
             let keep: Vec<String> = keep_image.into_iter().collect();
             images.prune(&old.spec.path, &keep).await;
         });
@@ -265,6 +275,24 @@ impl Deployer {
             .ok_or_else(|| DeployError::NotFound(path.to_owned()))
     }
 
+    /// What a pool of `spec` needs, with the executor of its backend (422 when that backend
+    /// is not configured here).
+    fn deps_for(&self, spec: &CallbackSpec) -> Result<PoolDeps, DeployError> {
+        let executor = self.backends.get(spec.backend).ok_or_else(|| {
+            DeployError::Invalid(FieldErrors::from([(
+                "backend".to_owned(),
+                format!(
+                    "the {} backend is not configured on this gateway",
+                    spec.backend.as_str()
+                ),
+            )]))
+        })?;
+        Ok(PoolDeps {
+            executor: Arc::clone(executor),
+            ..self.pool_deps.clone()
+        })
+    }
+
     /// The API resource of a record, with live instances.
     pub fn view(&self, rec: &CallbackRecord) -> CallbackView {
         let pool = self
@@ -290,21 +318,6 @@ impl Deployer {
             };
         }
         view
-    }
-}
-
-fn check_supported(spec: &CallbackSpec) -> Result<(), DeployError> {
-    let mut fields = FieldErrors::new();
-    if spec.backend != crate::model::Backend::Docker {
-        fields.insert(
-            "backend".into(),
-            "the kubernetes backend is not configured on this gateway".into(),
-        );
-    }
-    if fields.is_empty() {
-        Ok(())
-    } else {
-        Err(DeployError::Invalid(fields))
     }
 }
 

@@ -7,11 +7,14 @@ mod labels;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
+
+use crate::model::Backend;
 use utoipa::ToSchema;
 
 pub use labels::{
@@ -181,4 +184,35 @@ pub trait Executor: Send + Sync + 'static {
     ) -> Result<JobOutcome, ExecutorError>;
     /// The last `tail` lines of each given instance's output.
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError>;
+}
+
+/// The backends this gateway can run callbacks on.
+#[derive(Clone)]
+pub struct Backends {
+    docker: Arc<dyn Executor>,
+    kubernetes: Option<Arc<dyn Executor>>,
+}
+
+impl Backends {
+    /// Docker always; Kubernetes when configured.
+    pub fn new(docker: Arc<dyn Executor>, kubernetes: Option<Arc<dyn Executor>>) -> Self {
+        Backends { docker, kubernetes }
+    }
+
+    /// The executor of `backend`, if configured.
+    pub fn get(&self, backend: Backend) -> Option<&Arc<dyn Executor>> {
+        match backend {
+            Backend::Docker => Some(&self.docker),
+            Backend::Kubernetes => self.kubernetes.as_ref(),
+        }
+    }
+
+    /// Every configured backend.
+    pub fn all(&self) -> Vec<(Backend, Arc<dyn Executor>)> {
+        let mut all = vec![(Backend::Docker, Arc::clone(&self.docker))];
+        if let Some(k) = &self.kubernetes {
+            all.push((Backend::Kubernetes, Arc::clone(k)));
+        }
+        all
+    }
 }

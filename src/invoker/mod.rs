@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
-use crate::executor::{Executor, ExecutorError, InstanceExit, InstanceStatus};
+use crate::executor::{ExecutorError, InstanceExit, InstanceStatus};
 use crate::model::Mode;
 use crate::pool::registry::{Registry, Route};
 use crate::pool::{Pool, PoolError, StartError};
@@ -82,7 +82,6 @@ pub struct CallMeta {
 /// Forwards calls to instances.
 pub struct Invoker {
     registry: Arc<Registry>,
-    executor: Arc<dyn Executor>,
     client: HttpClient,
     max_body_bytes: u64,
     queue_len: usize,
@@ -92,14 +91,12 @@ impl Invoker {
     /// An invoker over `registry`'s routes.
     pub fn new(
         registry: Arc<Registry>,
-        executor: Arc<dyn Executor>,
         client: HttpClient,
         max_body_bytes: u64,
         queue_len: usize,
     ) -> Self {
         Invoker {
             registry,
-            executor,
             client,
             max_body_bytes,
             queue_len,
@@ -213,11 +210,12 @@ impl Invoker {
     /// moment to record the exit) and take it out of service.
     async fn instance_failed(&self, pool: &Arc<Pool>, id: &str) -> InvokeError {
         let path = pool.spec.path.clone();
-        let mut status = self.executor.status(id).await;
+        let executor = Arc::clone(pool.executor());
+        let mut status = executor.status(id).await;
         let deadline = Instant::now() + DEATH_CONFIRMATION;
         while matches!(status, Ok(InstanceStatus::Running)) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            status = self.executor.status(id).await;
+            status = executor.status(id).await;
         }
         let (exit_code, oom_killed) = match status {
             Ok(InstanceStatus::Exited {

@@ -311,6 +311,11 @@ impl Pool {
         }
     }
 
+    /// The backend this revision runs on.
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.deps.executor
+    }
+
     /// Whether the revision is in a crash loop.
     pub fn crash_looping(&self) -> bool {
         self.lock().crash.looping()

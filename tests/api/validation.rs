@@ -186,3 +186,18 @@ async fn ready_is_503_naming_docker_when_the_daemon_is_unreachable() {
         .await;
     assert_error(status, &body, 503, "BACKEND_UNAVAILABLE");
 }
+
+#[tokio::test]
+async fn a_kubernetes_deploy_without_a_configured_cluster_names_the_backend_field() {
+    let Some(app) = TestApp::spawn_with(|f| f.kubernetes = Some(false)).await else {
+        return;
+    };
+    let mut body = python(&unique("nocluster"), "def handle(e, c):\n    return 1\n");
+    body["backend"] = json!("kubernetes");
+    let (status, body) = app.deploy(&body).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    let reason = body["error"]["details"]["fields"]["backend"]
+        .as_str()
+        .expect("backend named");
+    assert!(reason.contains("kubernetes"), "{reason}");
+}

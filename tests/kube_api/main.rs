@@ -6,6 +6,7 @@
 mod access;
 mod emu;
 mod failures;
+mod gateway;
 mod instances;
 mod jobs;
 mod support;

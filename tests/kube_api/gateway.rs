@@ -1,0 +1,191 @@
+//! The whole gateway with both backends: Docker (real) builds images, the emulated cluster runs
+//! a callback deployed with `backend: kubernetes`, and a redeploy moves it between them.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faas_gateway::app::App;
+use faas_gateway::builder::docker::DockerBuilder;
+use faas_gateway::config::{Config, Flags};
+use faas_gateway::executor::docker::{DockerConn, DockerExecutor, DockerSettings, InstanceAddress};
+use faas_gateway::executor::{Backends, Executor};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::emu::{JobScenario, Res, ServiceScenario};
+use crate::support::{Env, GATEWAY};
+
+fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI needs a Docker daemon"
+    );
+    if !ok {
+        eprintln!("SKIPPED: no Docker daemon answers `docker info`");
+    }
+    ok
+}
+
+fn base_image(var: &str, runtime: &str) -> String {
+    if let Ok(image) = std::env::var(var) {
+        return image;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/base-images.sh");
+    let out = Command::new("bash")
+        .args([script, "--runtime", runtime])
+        .output()
+        .expect("base images");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{var}=")))
+        .expect("the script names an image")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back() {
+    if !docker_available() {
+        return;
+    }
+    let env = Env::start(ServiceScenario::Ready, JobScenario::Complete).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let flags = Flags {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        db: Some(dir.path().join("faas.db")),
+        python_base_image: Some(base_image("FAAS_PYTHON_BASE_IMAGE", "python")),
+        gateway_id: Some(GATEWAY.into()),
+        config: Some(dir.path().join("none.toml")),
+        ..Flags::default()
+    };
+    std::fs::write(dir.path().join("none.toml"), "").expect("config");
+    let config = Config::resolve(flags).expect("config");
+    let conn = DockerConn::connect(None);
+    let docker = Arc::new(DockerExecutor::new(
+        conn.clone(),
+        DockerSettings {
+            network: config.network.clone(),
+            address: InstanceAddress::Network,
+            gateway_id: GATEWAY.into(),
+        },
+    ));
+    let kube: Arc<dyn Executor> = Arc::clone(&env.executor) as Arc<dyn Executor>;
+    let backends = Backends::new(Arc::clone(&docker) as Arc<dyn Executor>, Some(kube));
+    let app = App::build_with(config, backends, Arc::new(DockerBuilder::new(conn)))
+        .await
+        .expect("app");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run(stop.clone()));
+    let client = reqwest::Client::new();
+    let path = format!("moving-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let body = |backend: &str| {
+        json!({"path": path, "runtime": "python", "backend": backend,
+               "code": "def handle(e, c):\n    return 'served by docker'\n"})
+    };
+    let deploy = |b: Value| {
+        client
+            .post(format!("{base}/callback/deploy"))
+            .json(&b)
+            .send()
+    };
+
+    let resp = deploy(body("kubernetes")).await.expect("deploy");
+    assert_eq!(resp.status(), 201);
+    let cb: Value = resp.json().await.expect("json");
+    assert_eq!(
+        (cb["backend"].as_str(), cb["state"].as_str()),
+        (Some("kubernetes"), Some("ready"))
+    );
+    let deployment = format!("faas-{path}-r1");
+    assert_eq!(env.replicas(&deployment), Some(1));
+    // The emulated pod's stand-in runtime echoes what it was asked.
+    let echoed: Value = client
+        .get(format!("{base}/api/{path}/x"))
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(echoed["path"], "/x");
+    let ready: Value = client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["checks"]["kubernetes"]["ok"], true, "{ready:#}");
+
+    let resp = deploy(body("docker")).await.expect("redeploy");
+    assert_eq!(resp.status(), 200);
+    let text = client
+        .get(format!("{base}/api/{path}"))
+        .send()
+        .await
+        .expect("call")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(text, "served by docker");
+    let mut drained = false;
+    for _ in 0..100 {
+        if env.replicas(&deployment) == Some(0) && env.cluster().objects(Res::Pods).is_empty() {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        drained,
+        "the Kubernetes revision is scaled to zero after the move"
+    );
+
+    let resp = deploy(body("kubernetes")).await.expect("back");
+    assert_eq!(resp.status(), 200);
+    let echoed: Value = client
+        .get(format!("{base}/api/{path}/back"))
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(echoed["path"], "/back");
+    let mut docker_left = 1;
+    for _ in 0..100 {
+        docker_left = docker
+            .list()
+            .await
+            .expect("list")
+            .iter()
+            .filter(|o| o.callback == path)
+            .count();
+        if docker_left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(docker_left, 0, "nothing of the callback stays on Docker");
+
+    let resp = client
+        .delete(format!("{base}/callbacks/{path}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 204);
+    assert!(
+        env.cluster().objects(Res::Pods).is_empty(),
+        "no pod left after delete"
+    );
+    stop.cancel();
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &format!("faas-fn/{path}")])
+        .output();
+}
