@@ -1,6 +1,6 @@
 //! Undeploy, delete, logs, and re-adopting instances after a gateway restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,7 @@ impl Deployer {
         }
         for (_, executor) in self.backends.all() {
             remove_instances_of(executor.as_ref(), path).await?;
+            executor.retire(Some(path), &BTreeMap::new()).await?;
         }
         self.images.prune(path, &[]).await;
         Ok(())
@@ -114,6 +115,13 @@ impl Deployer {
             let (a, r) = reconcile_backend(executor.as_ref(), backend, &pools).await?;
             adopted += a;
             removed += r;
+            // Objects of revisions that no longer serve (or of callbacks since deleted).
+            let keep: BTreeMap<String, u64> = pools
+                .values()
+                .filter(|p| p.spec.backend == backend)
+                .map(|p| (p.spec.path.clone(), p.revision))
+                .collect();
+            executor.retire(None, &keep).await?;
         }
         tracing::info!(adopted, removed, "instances reconciled");
         Ok(())

@@ -4,6 +4,7 @@
 mod lifecycle;
 mod locks;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,7 +187,12 @@ impl Deployer {
             .await?;
         if let Some(Route::Serving(old)) = self.registry.set(&path, Route::Serving(pool)) {
             let moved = old.spec.backend != spec.backend;
-            self.retire(old, Some(image), moved.then(|| self.backends.clone()));
+            self.retire(
+                old,
+                revision,
+                Some(image),
+                moved.then(|| self.backends.clone()),
+            );
         }
         tracing::info!(callback.path = %path, revision, "revision serving");
         Ok(rec)
@@ -195,16 +201,32 @@ impl Deployer {
     /// Drains a replaced revision in the background, then drops images no longer used. When
     /// the callback moved to another backend (`moved`), everything of it left on the old one
     /// goes too.
-    fn retire(&self, old: Arc<Pool>, keep_image: Option<String>, moved: Option<Backends>) {
+    fn retire(
+        &self,
+        old: Arc<Pool>,
+        new_revision: u64,
+        keep_image: Option<String>,
+        moved: Option<Backends>,
+    ) {
         let images = self.images.clone();
         let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
         tokio::spawn(async move {
             old.drain(grace).await;
-            if let Some(executor) = moved.as_ref().and_then(|b| b.get(old.spec.backend)) {
-                let path = &old.spec.path;
-                if let Err(e) = lifecycle::remove_instances_of(executor.as_ref(), path).await {
-                    tracing::warn!(callback.path = %path, error = %e, "cannot clean the old backend");
-                }
+            let path = &old.spec.path;
+            let executor = Arc::clone(old.executor());
+            // Moved: nothing of the callback stays on the old backend; else only the new
+            // revision's objects stay.
+            let keep = match moved {
+                Some(_) => BTreeMap::new(),
+                None => BTreeMap::from([(path.clone(), new_revision)]),
+            };
+            if moved.is_some()
+                && let Err(e) = lifecycle::remove_instances_of(executor.as_ref(), path).await
+            {
+                tracing::warn!(callback.path = %path, error = %e, "cannot clean the old backend");
+            }
+            if let Err(e) = executor.retire(Some(path), &keep).await {
+                tracing::warn!(callback.path = %path, error = %e, "cannot delete a retired revision");
             }
             let keep: Vec<String> = keep_image.into_iter().collect();
             images.prune(&old.spec.path, &keep).await;

@@ -182,6 +182,16 @@ pub trait Executor: Send + Sync + 'static {
         event: &str,
         timeout: std::time::Duration,
     ) -> Result<JobOutcome, ExecutorError>;
+    /// Deletes what the backend keeps per revision besides instances (on Kubernetes, the
+    /// Deployment and Service) for `callback` (every callback when `None`), except the
+    /// revisions `keep` names. Nothing to do on Docker.
+    async fn retire(
+        &self,
+        _callback: Option<&str>,
+        _keep: &BTreeMap<String, u64>,
+    ) -> Result<(), ExecutorError> {
+        Ok(())
+    }
     /// The last `tail` lines of each given instance's output.
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError>;
 }

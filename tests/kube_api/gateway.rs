@@ -136,7 +136,11 @@ async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back()
     assert_eq!(text, "served by docker");
     let mut drained = false;
     for _ in 0..100 {
-        if env.replicas(&deployment) == Some(0) && env.cluster().objects(Res::Pods).is_empty() {
+        let c = env.cluster();
+        if c.object(Res::Deployments, &deployment).is_none()
+            && c.object(Res::Services, &deployment).is_none()
+            && c.objects(Res::Pods).is_empty()
+        {
             drained = true;
             break;
         }

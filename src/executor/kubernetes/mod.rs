@@ -16,8 +16,9 @@ mod names;
 mod objects;
 mod observe;
 mod replicas;
+mod retire;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,6 +162,14 @@ impl Executor for KubeExecutor {
         timeout: Duration,
     ) -> Result<JobOutcome, ExecutorError> {
         self.run_job_to_end(spec, event, timeout).await
+    }
+
+    async fn retire(
+        &self,
+        callback: Option<&str>,
+        keep: &BTreeMap<String, u64>,
+    ) -> Result<(), ExecutorError> {
+        self.retire_revisions(callback, keep).await
     }
 
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {
