@@ -47,12 +47,16 @@ fn base_image(var: &str, runtime: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back() {
-    if !docker_available() {
-        return;
-    }
-    let env = Env::start(ServiceScenario::Ready, JobScenario::Complete).await;
+/// A gateway on Docker (real) and the emulated cluster; its address, its stop token, and its
+/// Docker executor for inspection.
+async fn gateway(
+    env: &Env,
+) -> (
+    tempfile::TempDir,
+    String,
+    CancellationToken,
+    Arc<DockerExecutor>,
+) {
     let dir = tempfile::tempdir().expect("tmp");
     let flags = Flags {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
@@ -70,7 +74,8 @@ async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back()
         DockerSettings {
             network: config.network.clone(),
             address: InstanceAddress::Network,
-            gateway_id: GATEWAY.into(),
+            // Its own name on Docker: parallel tests must not reconcile each other away.
+            gateway_id: format!("{GATEWAY}-{}", uuid::Uuid::new_v4().simple()),
         },
     ));
     let kube: Arc<dyn Executor> = Arc::clone(&env.executor) as Arc<dyn Executor>;
@@ -81,6 +86,51 @@ async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back()
     let base = format!("http://{}", app.local_addr().expect("addr"));
     let stop = CancellationToken::new();
     tokio::spawn(app.run(stop.clone()));
+    (dir, base, stop, docker)
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_deletes_kubernetes_objects_no_callback_owns() {
+    if !docker_available() {
+        return;
+    }
+    let env = Env::start(ServiceScenario::Ready, JobScenario::Complete).await;
+    // A revision of a callback the database does not know, as a crashed gateway leaves it.
+    env.executor
+        .start(&crate::support::spec("orphan"))
+        .await
+        .expect("orphan started");
+    let orphan = "faas-orphan-r1";
+    assert!(env.cluster().object(Res::Deployments, orphan).is_some());
+    let (_dir, base, stop, _docker) = gateway(&env).await;
+    let client = reqwest::Client::new();
+    let mut gone = false;
+    for _ in 0..100 {
+        let _ = client.get(format!("{base}/health")).send().await;
+        let c = env.cluster();
+        if c.object(Res::Deployments, orphan).is_none()
+            && c.object(Res::Services, orphan).is_none()
+            && c.objects(Res::Pods).is_empty()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the orphan's Deployment, Service and pod are removed at start"
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back() {
+    if !docker_available() {
+        return;
+    }
+    let env = Env::start(ServiceScenario::Ready, JobScenario::Complete).await;
+    let (_dir, base, stop, docker) = gateway(&env).await;
     let client = reqwest::Client::new();
     let path = format!("moving-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let body = |backend: &str| {
