@@ -152,7 +152,8 @@ impl App {
             ImageConfig {
                 python_base_image: config.python_base_image.clone(),
                 node_base_image: config.node_base_image.clone(),
-                repository: "faas-fn".into(),
+                repository: config.registry.clone().unwrap_or_else(|| "faas-fn".into()),
+                push: config.registry.is_some(),
             },
             Arc::clone(&metrics),
         );

@@ -4,7 +4,7 @@
 //! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
 //! FAAS_LOG_FORMAT, FAAS_ASYNC_WORKERS, FAAS_INVOCATION_RETENTION_S, FAAS_SHUTDOWN_GRACE_S,
-//! FAAS_KUBERNETES, FAAS_KUBE_NAMESPACE, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+//! FAAS_KUBERNETES, FAAS_KUBE_NAMESPACE, FAAS_REGISTRY, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,6 +77,10 @@ pub struct Flags {
     /// configured (KUBECONFIG or in-cluster)
     #[arg(long, env = "FAAS_KUBERNETES")]
     pub kubernetes: Option<bool>,
+    /// Registry to push function images to, as the image prefix: images are
+    /// `<registry>/<path>:<hash>` (e.g. 127.0.0.1:5000/faas) [default: unset, `faas-fn`]
+    #[arg(long, env = "FAAS_REGISTRY")]
+    pub registry: Option<String>,
     /// Namespace of Kubernetes objects [default: faas-functions]
     #[arg(long, env = "FAAS_KUBE_NAMESPACE")]
     pub kube_namespace: Option<String>,
@@ -126,6 +130,7 @@ struct FileConfig {
     invoke_token: Option<String>,
     insecure: Option<bool>,
     kubernetes: Option<bool>,
+    registry: Option<String>,
     kube_namespace: Option<String>,
     async_workers: Option<usize>,
     invocation_retention_s: Option<u64>,
@@ -163,6 +168,7 @@ pub struct Config {
     /// `Some(true)`: Kubernetes is required; `None`: used when a cluster answers.
     pub kubernetes: Option<bool>,
     pub kube_namespace: String,
+    pub registry: Option<String>,
     pub async_workers: usize,
     pub invocation_retention: Duration,
     pub shutdown_grace: Duration,
@@ -220,6 +226,8 @@ impl Config {
             invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
             insecure: flags.insecure || file.insecure.unwrap_or(false),
             kubernetes: flags.kubernetes.or(file.kubernetes),
+            registry: nonempty(flags.registry.or(file.registry))
+                .map(|r| r.trim_end_matches('/').to_owned()),
             kube_namespace: flags
                 .kube_namespace
                 .or(file.kube_namespace)

@@ -14,6 +14,7 @@ const http = require('http');
 const path = require('path');
 const util = require('util');
 
+const os = require('os');
 const HEALTH_PATH = '/_/health';
 const DEADLINE_HEADER = 'x-faas-deadline-ms'; // internal, never shown to the handler
 const KEEPALIVE_TIMEOUT_MS = 75000; // > 65 s so the gateway's pool closes idle sockets first
@@ -235,7 +236,10 @@ function serve(fn) {
   const server = http.createServer((req, res) => {
     const q = req.url.indexOf('?');
     if (req.method === 'GET' && (q === -1 ? req.url : req.url.slice(0, q)) === HEALTH_PATH) {
-      send(req, res, { status: 200, headers: [['Content-Type', JSON_TYPE]], body: Buffer.from('{"status":"ok"}') });
+      // The hostname is the container id (Docker) or pod name (Kubernetes): the gateway checks
+      // it, so an address reused by another instance is never taken for this one.
+      const headers = [['Content-Type', JSON_TYPE], ['X-Faas-Instance', os.hostname()]];
+      send(req, res, { status: 200, headers, body: Buffer.from('{"status":"ok"}') });
       return;
     }
     const chunks = []; // Node has already de-chunked a Transfer-Encoding: chunked body

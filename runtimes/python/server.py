@@ -15,6 +15,7 @@ import binascii
 import importlib
 import inspect
 import json
+import socket
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from urllib.parse import parse_qsl
 
 DEPS_DIR = "/opt/faas/deps"  # where the Dockerfile pip-installs requirements.txt
 HEALTH_PATH = "/_/health"
+HOSTNAME = socket.gethostname()
 DEADLINE_HEADER = "x-faas-deadline-ms"  # internal, never shown to the handler
 KEEPALIVE_TIMEOUT_S = 75  # idle keep-alive connections are dropped after this (> 65 s, like Node)
 TERMINATION_LOG = "/dev/termination-log"
@@ -270,7 +272,10 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self):
         path, _, raw_query = self.path.partition("?")
         if path == HEALTH_PATH and self.command == "GET":
-            self.send(200, [("Content-Type", "application/json")], b'{"status":"ok"}')
+            # The hostname is the container id (Docker) or pod name (Kubernetes): the gateway
+            # checks it, so an address reused by another instance is never taken for this one.
+            headers = [("Content-Type", "application/json"), ("X-Faas-Instance", HOSTNAME)]
+            self.send(200, headers, b'{"status":"ok"}')
             return
         body = self.read_body()
         if body is None:

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, PushImageOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
 use futures::StreamExt;
 
@@ -88,6 +89,38 @@ impl ImageBuilder for DockerBuilder {
         Ok(())
     }
 
+    async fn push(&self, image: &str) -> Result<(), BuildError> {
+        let docker = self.conn.client().await.map_err(unavailable)?;
+        let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let options = PushImageOptionsBuilder::new().tag(tag).build();
+        let mut stream = docker.push_image(name, Some(options), None);
+        let mut log = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(status) = info.status {
+                        log.push_str(&status);
+                        log.push('\n');
+                    }
+                    if let Some(detail) = info.error_detail {
+                        let reason = detail.message.unwrap_or_else(|| "unknown error".into());
+                        return Err(push_failed(image, reason, &log));
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(push_failed(image, error, &log));
+                }
+                Err(e) => {
+                    return Err(match crate::executor::docker::conn::map_err(e) {
+                        e @ ExecutorError::Unavailable { .. } => unavailable(e),
+                        e => push_failed(image, e.to_string(), &log),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn prune(&self, repository: &str, keep: &[String]) -> Result<Vec<String>, BuildError> {
         let docker = self.conn.client().await.map_err(unavailable)?;
         let filters = HashMap::from([("reference", vec![repository.to_owned()])]);
@@ -109,6 +142,14 @@ impl ImageBuilder for DockerBuilder {
             }
         }
         Ok(removed)
+    }
+}
+
+fn push_failed(image: &str, reason: String, log: &str) -> BuildError {
+    let reason = format!("pushing {image} failed: {reason} (check FAAS_REGISTRY)");
+    BuildError::Failed {
+        log: format!("{}{reason}", tail(log)),
+        reason,
     }
 }
 

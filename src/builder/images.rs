@@ -14,6 +14,8 @@ pub struct ImageConfig {
     pub node_base_image: String,
     /// Repository prefix: images are `<prefix>/<path>:<hash>`.
     pub repository: String,
+    /// Push every built image (the prefix is a registry: `FAAS_REGISTRY`).
+    pub push: bool,
 }
 
 /// Function images, on top of an [`ImageBuilder`].
@@ -66,6 +68,10 @@ impl Images {
         let ctx = self.context(spec);
         if !self.builder.exists(&ctx.image).await? {
             self.build(&ctx).await?;
+            if self.config.push {
+                self.builder.push(&ctx.image).await?;
+                tracing::info!(image = %ctx.image, "image pushed");
+            }
         }
         Ok(ctx.image)
     }
@@ -76,7 +82,11 @@ impl Images {
         // Keep the name the revision refers to, even if the base image setting changed since.
         ctx.image = image.to_owned();
         tracing::warn!(callback.path = %spec.path, image = %image, "image missing: rebuilding it");
-        self.build(&ctx).await
+        self.build(&ctx).await?;
+        if self.config.push {
+            self.builder.push(image).await?;
+        }
+        Ok(())
     }
 
     /// Removes the callback's images other than `keep`.

@@ -27,6 +27,8 @@ pub trait ImageBuilder: Send + Sync + 'static {
     async fn exists(&self, image: &str) -> Result<bool, BuildError>;
     /// Builds `ctx.image` from its context.
     async fn build(&self, ctx: &BuildContext) -> Result<(), BuildError>;
+    /// Pushes `image` (`<registry>/<path>:<tag>`) to its registry.
+    async fn push(&self, image: &str) -> Result<(), BuildError>;
     /// Removes the images of `repository` (all tags) other than `keep`; returns the removed
     /// tags. An image still used by a container stays.
     async fn prune(&self, repository: &str, keep: &[String]) -> Result<Vec<String>, BuildError>;

@@ -1,6 +1,5 @@
 //! Starting one instance and waiting until its runtime answers `/_/health`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -73,7 +72,7 @@ async fn wait_healthy(
     // Poll fast at first: most runtimes import in tens of milliseconds.
     let mut pause = Duration::from_millis(10);
     loop {
-        if instance.endpoint.port() != 0 && healthy(client, instance.endpoint).await {
+        if instance.endpoint.port() != 0 && healthy(client, instance).await {
             return Ok(());
         }
         match executor.status(&instance.id).await? {
@@ -120,13 +119,21 @@ pub async fn output_tail(executor: &dyn Executor, id: &str) -> String {
     }
 }
 
-async fn healthy(client: &HttpClient, endpoint: SocketAddr) -> bool {
+/// Whether the instance's runtime answers its health check. The runtime names itself
+/// (`X-Faas-Instance`: its hostname, i.e. the container id's prefix or the pod name): an
+/// answer from another instance that took over a freed address does not count.
+async fn healthy(client: &HttpClient, instance: &Instance) -> bool {
+    let endpoint = instance.endpoint;
     let Ok(req) = http::Request::get(format!("http://{endpoint}/_/health")).body(Body::empty())
     else {
         return false;
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), client.request(req)).await,
-        Ok(Ok(resp)) if resp.status().is_success()
-    )
+    match tokio::time::timeout(Duration::from_secs(2), client.request(req)).await {
+        Ok(Ok(resp)) if resp.status().is_success() => resp
+            .headers()
+            .get("x-faas-instance")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|name| !name.is_empty() && instance.id.starts_with(name)),
+        _ => false,
+    }
 }

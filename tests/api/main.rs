@@ -9,4 +9,5 @@ mod jobs;
 mod lifecycle;
 mod process;
 mod production;
+mod registry;
 mod validation;
