@@ -135,7 +135,9 @@ impl ImageBuilder for DockerBuilder {
             if keep.contains(&tag) {
                 continue;
             }
-            let options = RemoveImageOptionsBuilder::new().noprune(false).build();
+            // `noprune`: the untagged parent layers are the build cache shared by every
+            // function of a runtime; deleting them under a concurrent build breaks it.
+            let options = RemoveImageOptionsBuilder::new().noprune(true).build();
             // An image still used by a draining container stays until the next prune.
             if docker.remove_image(&tag, Some(options), None).await.is_ok() {
                 removed.push(tag);

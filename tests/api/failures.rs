@@ -288,7 +288,7 @@ async fn a_removed_image_is_rebuilt_from_the_stored_source_on_the_next_cold_star
     };
     let path = unique("pruned");
     let image = deploy_and_scale_to_zero(&app, &path).await;
-    docker_lines(&["rmi", "-f", &image]);
+    docker_lines(&["rmi", "-f", "--no-prune", &image]);
     assert!(docker_lines(&["images", "-q", &image]).is_empty());
     let (status, headers, body) = call(&app, &path, "/").await;
     assert_eq!((status, body), (StatusCode::OK, json!("fine")));
@@ -308,7 +308,7 @@ async fn an_image_that_cannot_be_rebuilt_is_image_pull_failed_at_once() {
     let path = unique("lost");
     let image = deploy_and_scale_to_zero(&app, &path).await;
     let persisted = app.stop().await;
-    docker_lines(&["rmi", "-f", &image]);
+    docker_lines(&["rmi", "-f", "--no-prune", &image]);
     // Restarted with a base image that does not exist, the lost image cannot be rebuilt.
     let app = TestApp::restart_with(persisted, |f| {
         f.python_base_image = Some("faas-local/no-such-base:1".into());

@@ -325,9 +325,12 @@ impl Drop for TestApp {
         }
         let paths = self.paths.lock().map(|p| p.clone()).unwrap_or_default();
         for path in paths {
-            let images = docker_lines(&["images", "-q", &format!("faas-fn/{path}")]);
+            // By tag, not id: identical code deployed by another test shares the image id,
+            // and the shared build cache (untagged parents) stays.
+            let repo = format!("faas-fn/{path}");
+            let images = docker_lines(&["images", "--format", "{{.Repository}}:{{.Tag}}", &repo]);
             if !images.is_empty() {
-                let mut args = vec!["rmi", "-f"];
+                let mut args = vec!["rmi", "--no-prune"];
                 args.extend(images.iter().map(String::as_str));
                 let _ = Command::new("docker").args(&args).output();
             }

@@ -119,5 +119,5 @@ async fn images_are_named_under_the_registry_and_pushed_there() {
         (StatusCode::OK, "from the registry")
     );
     drop(app);
-    docker_lines(&["rmi", "-f", &image]);
+    docker_lines(&["rmi", "-f", "--no-prune", &image]);
 }

@@ -240,6 +240,6 @@ async fn a_callback_deployed_on_kubernetes_serves_and_moves_to_docker_and_back()
     );
     stop.cancel();
     let _ = Command::new("docker")
-        .args(["rmi", "-f", &format!("faas-fn/{path}")])
+        .args(["rmi", "-f", "--no-prune", &format!("faas-fn/{path}")])
         .output();
 }
