@@ -61,6 +61,16 @@ impl Gateway {
         );
     }
 
+    /// GET a JSON resource of this gateway.
+    async fn get_json(&self, client: &reqwest::Client, path: &str) -> Value {
+        let resp = client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("get");
+        resp.json().await.expect("json")
+    }
+
     fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -136,14 +146,9 @@ async fn accepted_invocations_survive_a_sigkill_and_none_is_lost() {
     let running = |inv: &Value| inv["status"] == "running";
     let mut seen_running = false;
     for _ in 0..100 {
-        let inv: Value = client
-            .get(format!("{}/invocations/{}", g.base, ids[0]))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let inv: Value = g
+            .get_json(&client, &format!("/invocations/{}", ids[0]))
+            .await;
         if running(&inv) {
             seen_running = true;
             break;
@@ -160,14 +165,7 @@ async fn accepted_invocations_survive_a_sigkill_and_none_is_lost() {
     for (i, inv_id) in ids.iter().enumerate() {
         let mut inv = Value::Null;
         for _ in 0..400 {
-            inv = client
-                .get(format!("{}/invocations/{inv_id}", g.base))
-                .send()
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
+            inv = g.get_json(&client, &format!("/invocations/{inv_id}")).await;
             if inv["status"] == "succeeded" || inv["status"] == "failed" {
                 break;
             }
@@ -214,14 +212,7 @@ async fn sigterm_finishes_calls_in_flight_exits_zero_and_leaves_instances_for_th
             .send(),
     );
     for _ in 0..100 {
-        let cb: Value = client
-            .get(format!("{}/callbacks/{path}", g.base))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let cb: Value = g.get_json(&client, &format!("/callbacks/{path}")).await;
         if cb["instances"][0]["in_flight"] == 1 {
             break;
         }
@@ -249,14 +240,7 @@ async fn sigterm_finishes_calls_in_flight_exits_zero_and_leaves_instances_for_th
 
     let g = Gateway::start(dir.path(), &id, &[]);
     g.ready(&client).await;
-    let cb: Value = client
-        .get(format!("{}/callbacks/{path}", g.base))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let cb: Value = g.get_json(&client, &format!("/callbacks/{path}")).await;
     assert_eq!(
         cb["instances"].as_array().map(Vec::len),
         Some(1),
