@@ -10,6 +10,10 @@ readonly LABEL_PREFIX=org.faas-gateway.base
 readonly LOCAL_REPO_PREFIX=${FAAS_LOCAL_IMAGE_PREFIX:-faas-local}
 readonly LOCK_WAIT_SECONDS=${FAAS_BASE_LOCK_TIMEOUT:-1800}
 readonly PULL_TIMEOUT_SECONDS=60
+# Local images of older recipes are removed once this old (see remove_stale).
+readonly STALE_DAYS=7
+# How often a long build step reports that it is still at the same stage.
+readonly HEARTBEAT_SECONDS=${FAAS_BASE_HEARTBEAT_S:-20}
 readonly CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 readonly LOCAL_CA_DIR=/usr/local/share/ca-certificates
 readonly APT_ETC=${FAAS_APT_ETC:-/etc/apt}
@@ -20,39 +24,58 @@ readonly BASE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 usage() {
-    cat <<'EOF'
-Usage: docker/base-images.sh [--runtime python|node] [options]
+    cat <<'USAGE'
+Usage: docker/base-images.sh [--runtime python|node|node-deps] [options]
 
-Makes sure a usable Docker base image exists for each function runtime
-(python and node; both unless --runtime is given) and prints, on stdout,
-exactly one line per runtime:
+Makes sure a usable Docker base image exists for each function runtime and
+prints, on stdout, exactly one line per runtime:
 
     FAAS_PYTHON_BASE_IMAGE=<image>
     FAAS_NODE_BASE_IMAGE=<image>
+    FAAS_NODE_DEPS_BASE_IMAGE=<image>
 
 so a caller can do:
 
     eval "$(docker/base-images.sh | sed 's/^/export /')"
 
-All logging goes to stderr.  For each runtime:
+All logging goes to stderr.  Runtimes:
 
-  1. The wanted image is $FAAS_PYTHON_BASE_IMAGE / $FAAS_NODE_BASE_IMAGE,
-     or the official python:3.12-slim / node:20-slim.  If it exists locally
+  python     base of Python functions
+  node       base of Node functions whose package.json declares no dependencies
+             (the usual case): node only, no npm
+  node-deps  base of Node functions whose package.json declares dependencies:
+             node and npm
+
+Without --runtime, python and node are made sure of (in parallel) and the
+node-deps line names the image the gateway will want for npm, WITHOUT
+building it (npm is only needed by functions with dependencies, and the
+local npm image takes minutes to build): `--runtime node-deps` builds it.
+./start.sh starts that in the background after the first start.
+
+For each runtime:
+
+  1. The wanted image is $FAAS_PYTHON_BASE_IMAGE / $FAAS_NODE_BASE_IMAGE /
+     $FAAS_NODE_DEPS_BASE_IMAGE, or the official python:3.12-slim /
+     node:20-slim; node-deps defaults to the image resolved for node, unless
+     that is the locally built one (it has no npm).  If it exists locally
      it is used.
   2. Otherwise `docker pull` is tried (60 s timeout).
   3. Otherwise a local image built by this script is used:
-     faas-local/python-base:<suite> / faas-local/node-base:<suite>, where
-     <suite> is VERSION_CODENAME from /etc/os-release.  It is reused when it
-     carries the label org.faas-gateway.base.recipe matching the current
-     recipe (package list, script version, suite, architecture, host CA
-     bundle); otherwise it is (re)built with
-       debootstrap --variant=minbase --include=<packages> <suite> <dir> <mirror>
-       tar -C <dir> -c . | docker import --change ... - <tag>
-     Python image: Debian's python3 (+ pip, python-is-python3), with the
-     EXTERNALLY-MANAGED marker removed.  Node image: Debian's nodejs, plus
-     npm installed with apt-get inside the new root (debootstrap cannot
-     resolve its virtual-package dependencies).
-     Both carry the host's CA bundle (including the certificates under
+     faas-local/<runtime>-base:<suite>-<recipe>, where <suite> is
+     VERSION_CODENAME from /etc/os-release and <recipe> the start of the hash
+     of the recipe (package list, script version, suite, architecture, host CA
+     bundle; the whole hash is in the label org.faas-gateway.base.recipe).  It
+     is reused when it exists; otherwise it is built (and the runtime's images
+     of other recipes built over 7 days ago are removed):
+       python, node:
+         debootstrap --variant=minbase --include=<packages> <suite> <dir> <mirror>
+         tar -C <dir> -c . | docker import --change ... - <tag>
+       with Debian's python3 (+ pip, python-is-python3; the EXTERNALLY-MANAGED
+       marker removed) or Debian's nodejs.  The two are built in parallel.
+       node-deps: the root filesystem of the local node image, plus npm
+       installed with apt-get inside it (debootstrap cannot resolve npm's
+       virtual-package dependencies), imported the same way.
+     All carry the host's CA bundle (including the certificates under
      /usr/local/share/ca-certificates) at /etc/ssl/certs/ca-certificates.crt
      and point SSL_CERT_FILE / PIP_CERT / REQUESTS_CA_BUNDLE /
      NODE_EXTRA_CA_CERTS at it, so TLS works behind an intercepting proxy.
@@ -61,27 +84,34 @@ The Debian mirror is the first URI in the host's apt sources
 (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list, one-line format, and
 /etc/apt/sources.list.d/*.sources, deb822 format) whose suites include the
 codename itself and whose components include main.  Building needs root
-(debootstrap; it is installed with apt-get if missing).
+(debootstrap; it is installed with apt-get if missing).  Downloaded .debs are
+kept in the cache below, so a rebuild downloads only what changed.
 
 Options:
-  --runtime python|node  only handle this runtime (may be repeated)
+  --runtime python|node|node-deps  only handle this runtime (may be repeated)
   --no-pull              do not try `docker pull`
-  --rebuild              rebuild the local image even if it is up to date
-  -v, --verbose          stream debootstrap output to stderr
+  --rebuild              rebuild the local images of the runtimes asked for,
+                         even if they are up to date
+  -v, --verbose          stream debootstrap / apt-get output to stderr
   -h, --help             show this help
 
 Environment:
-  FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE   wanted images (see above)
+  FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE, FAAS_NODE_DEPS_BASE_IMAGE
+                         wanted images (see above)
   FAAS_DEBIAN_MIRROR     use this mirror URI instead of the host's apt sources
   FAAS_LOCAL_IMAGE_PREFIX  repository prefix of the locally built images
                          (default faas-local; e.g. to keep tests apart)
-  XDG_CACHE_HOME         cache root (default ~/.cache); the lock file and the
-                         debootstrap .deb cache live in $XDG_CACHE_HOME/faas-gateway
-  FAAS_BASE_LOCK_TIMEOUT seconds to wait for a concurrent run (default 1800)
+  XDG_CACHE_HOME         cache root (default ~/.cache); the lock files, the
+                         build logs and the .deb caches live in
+                         $XDG_CACHE_HOME/faas-gateway
+  FAAS_BASE_LOCK_TIMEOUT seconds to wait for a concurrent run building the
+                         same image (default 1800)
+  FAAS_BASE_HEARTBEAT_S  seconds between progress lines of a build stage
+                         that goes on (default 20)
 
 Exit status is non-zero, with a message on stderr, if an image cannot be
 produced for a requested runtime; nothing is printed on stdout then.
-EOF
+USAGE
 }
 
 # stdout is reserved for the result lines: keep it on fd 3 and send
@@ -100,6 +130,7 @@ runtime_env_var() {
     case $1 in
     python) echo FAAS_PYTHON_BASE_IMAGE ;;
     node) echo FAAS_NODE_BASE_IMAGE ;;
+    node-deps) echo FAAS_NODE_DEPS_BASE_IMAGE ;;
     esac
 }
 
@@ -107,6 +138,13 @@ runtime_default_image() {
     case $1 in
     python) echo python:3.12-slim ;;
     node) echo node:20-slim ;;
+    esac
+}
+
+# The local image a runtime's rootfs starts from (none: debootstrap).
+runtime_parent() {
+    case $1 in
+    node-deps) echo node ;;
     esac
 }
 
@@ -118,13 +156,12 @@ runtime_packages() {
     esac
 }
 
-# Packages then installed with apt-get inside the new root: debootstrap's own
+# Packages then installed with apt-get inside the root: debootstrap's own
 # resolver does not follow virtual packages (Provides:), which npm's
 # dependency tree in Debian uses (node-npm-normalize-package-bin etc.).
 runtime_apt_packages() {
     case $1 in
-    python) ;;
-    node) echo npm ;;
+    node-deps) echo npm ;;
     esac
 }
 
@@ -138,7 +175,7 @@ runtime_env() {
             PIP_DISABLE_PIP_VERSION_CHECK=1 \
             PIP_ROOT_USER_ACTION=ignore
         ;;
-    node)
+    node | node-deps)
         printf '%s\n' "NODE_EXTRA_CA_CERTS=$CA_BUNDLE"
         ;;
     esac
@@ -147,157 +184,25 @@ runtime_env() {
 runtime_cmd() {
     case $1 in
     python) echo '["python3"]' ;;
-    node) echo '["node"]' ;;
+    node | node-deps) echo '["node"]' ;;
     esac
 }
 
-local_tag() { echo "$LOCAL_REPO_PREFIX/$1-base:$SUITE"; }
+# The local image of a runtime: faas-local/<runtime>-base:<suite>-<recipe>. The recipe in
+# the tag lets checkouts with different recipes share one Docker daemon without rebuilding
+# each other's images, and makes function images (whose tags hash their base's name) follow
+# a rebuilt base.
+local_tag() { echo "$(local_repo "$1"):$SUITE-${RECIPE[$1]:0:12}"; }
+local_repo() { echo "$LOCAL_REPO_PREFIX/$1-base"; }
+# Whether IMAGE names a local image of the runtime (any recipe, or none: older tags).
+is_local_name() { [[ $2 == "$(local_repo "$1"):"* ]]; }
 
-# ------------------------------------------------------------- host facts --
-
-os_release_field() {
-    local key=$1 line value
-    [[ -r $OS_RELEASE ]] || return 0
-    while IFS= read -r line || [[ -n $line ]]; do
-        if [[ $line == "$key="* ]]; then
-            value=${line#*=}
-            value=${value#[\"\']}
-            value=${value%[\"\']}
-            printf '%s\n' "$value"
-            return 0
-        fi
-    done <"$OS_RELEASE"
-}
-
-# Print candidate URIs ("URI" lines) for suite $1 from one-line sources files.
-oneline_sources_uris() {
-    local suite=$1
-    shift
-    awk -v want="$suite" '
-        { sub(/#.*/, "") }
-        $1 == "deb" {
-            i = 2
-            if ($2 ~ /^\[/) {            # [ option=value ... ]
-                while (i <= NF && $i !~ /\]$/) i++
-                i++
-            }
-            if (i + 1 > NF || $(i + 1) != want) next
-            for (c = i + 2; c <= NF; c++) if ($c == "main") { print $i; next }
-        }' "$@"
-}
-
-# Same for deb822 (.sources) files.
-deb822_sources_uris() {
-    local suite=$1
-    shift
-    awk -v want="$suite" '
-        function flush(   n, k, u) {
-            if ((" " types " ") ~ / deb / && enabled != "no" &&
-                index(" " suites " ", " " want " ") &&
-                index(" " comps " ", " main ")) {
-                n = split(uris, u, " ")
-                for (k = 1; k <= n; k++) print u[k]
-            }
-            types = uris = suites = comps = enabled = cur = ""
-        }
-        function norm(s) { gsub(/[ \t]+/, " ", s); sub(/^ /, "", s); sub(/ $/, "", s); return s }
-        FNR == 1 { flush() }
-        /^#/ { next }
-        /^[ \t]*$/ { flush(); next }
-        /^[ \t]/ {                        # continuation line
-            v = norm($0)
-            if (cur == "types") types = types " " v
-            else if (cur == "uris") uris = uris " " v
-            else if (cur == "suites") suites = suites " " v
-            else if (cur == "components") comps = comps " " v
-            next
-        }
-        {
-            p = index($0, ":")
-            if (!p) next
-            cur = tolower(substr($0, 1, p - 1))
-            v = norm(substr($0, p + 1))
-            if (cur == "types") types = v
-            else if (cur == "uris") uris = v
-            else if (cur == "suites") suites = v
-            else if (cur == "components") comps = v
-            else if (cur == "enabled") enabled = tolower(v)
-        }
-        END { flush() }' "$@"
-}
-
-# If apt has already downloaded the Release file of URI/suite, print its Origin.
-apt_list_origin() {
-    local uri=$1 suite=$2 name f
-    name=${uri#*://}
-    name=${name%/}
-    name="${name//\//_}_dists_${suite}_"
-    for f in /var/lib/apt/lists/"$name"InRelease /var/lib/apt/lists/"$name"Release; do
-        if [[ -r $f ]]; then
-            sed -n 's/^Origin:[[:space:]]*//p' "$f" | head -n1
-            return 0
-        fi
-    done
-}
-
-# The mirror serving the main suite, from the host's apt configuration.
-find_debian_mirror() {
-    local suite=$1 distro=$2 files=() parts=() f uri origin candidates=()
-    if [[ -n ${FAAS_DEBIAN_MIRROR:-} ]]; then
-        printf '%s\n' "${FAAS_DEBIAN_MIRROR%/}"
-        return 0
-    fi
-    # apt's reading order: sources.list, then sources.list.d/*.{list,sources}
-    # sorted by name (other file names there, e.g. *.disabled, are ignored).
-    [[ -r $APT_ETC/sources.list ]] && files+=("$APT_ETC/sources.list")
-    if [[ -d $APT_ETC/sources.list.d ]]; then
-        mapfile -t parts < <(find "$APT_ETC/sources.list.d" -mindepth 1 -maxdepth 1 \
-            \( -name '*.list' -o -name '*.sources' \) \( -type f -o -type l \) | LC_ALL=C sort)
-        files+=("${parts[@]}")
-    fi
-    for f in "${files[@]}"; do
-        [[ -r $f ]] || continue
-        case $f in
-        *.sources) mapfile -t -O "${#candidates[@]}" candidates < <(deb822_sources_uris "$suite" "$f") ;;
-        *) mapfile -t -O "${#candidates[@]}" candidates < <(oneline_sources_uris "$suite" "$f") ;;
-        esac
-    done
-    for uri in "${candidates[@]}"; do
-        case $uri in
-        http://* | https://* | file:/*) ;;
-        *) continue ;;
-        esac
-        uri=${uri%/}
-        # Skip a third-party repository that happens to use the codename.
-        origin=$(apt_list_origin "$uri" "$suite")
-        if [[ -n $origin && -n $distro && ${origin,,} != "${distro,,}" ]]; then
-            log "skipping $uri: its $suite Release has Origin '$origin', not '$distro'"
-            continue
-        fi
-        printf '%s\n' "$uri"
-        return 0
-    done
-}
-
-# The host's CA bundle plus the local CAs, each certificate once.
-host_ca_bundle() {
-    local extra=()
-    if [[ -d $LOCAL_CA_DIR ]]; then
-        mapfile -t extra < <(find "$LOCAL_CA_DIR" -type f -name '*.crt' | LC_ALL=C sort)
-    fi
-    local inputs=()
-    [[ -r $CA_BUNDLE ]] && inputs+=("$CA_BUNDLE")
-    inputs+=("${extra[@]}")
-    ((${#inputs[@]})) || return 0
-    # Dedupe PEM blocks; the host bundle usually contains the local CAs already.
-    awk '
-        /-----BEGIN CERTIFICATE-----/ { inblk = 1; blk = ""; key = "" }
-        inblk { blk = blk $0 "\n"; if ($0 !~ /-----/) key = key $0 }
-        /-----END CERTIFICATE-----/ && inblk {
-            inblk = 0
-            if (!(key in seen)) { seen[key] = 1; printf "%s", blk }
-        }' "${inputs[@]}"
-}
+# The host facts and the root filesystem steps live beside this script.
+BASE_IMAGES_LIB=$(dirname "${BASH_SOURCE[0]}")/lib
+# shellcheck source=docker/lib/base-host.sh
+. "$BASE_IMAGES_LIB/base-host.sh"
+# shellcheck source=docker/lib/base-rootfs.sh
+. "$BASE_IMAGES_LIB/base-rootfs.sh"
 
 # --------------------------------------------------------------- docker --
 
@@ -308,7 +213,8 @@ image_label() {
 }
 
 recipe_hash() {
-    local runtime=$1
+    local runtime=$1 parent
+    parent=$(runtime_parent "$runtime")
     {
         echo "script-version=$SCRIPT_VERSION"
         echo "runtime=$runtime"
@@ -317,6 +223,10 @@ recipe_hash() {
         echo "packages=$(runtime_packages "$runtime")"
         echo "apt-packages=$(runtime_apt_packages "$runtime")"
         echo "ca-bundle=$(printf '%s' "$CA_DATA" | sha256sum | cut -d' ' -f1)"
+        # A derived image follows its parent's recipe.
+        if [[ -n $parent ]]; then
+            echo "parent=$(recipe_hash "$parent")"
+        fi
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -325,267 +235,228 @@ local_image_current() {
     image_exists "$tag" && [[ $(image_label "$tag" "$LABEL_PREFIX.recipe") == "$hash" ]]
 }
 
-# ---------------------------------------------------------------- build --
-
-BUILD_TMP=
-LOCK_HELD=
-
-unmount_under() {
-    local dir=$1 m
-    [[ -n $dir && -d $dir ]] || return 0
-    # Deepest first; debootstrap may leave /proc, /sys (or /dev) mounted on failure.
-    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | LC_ALL=C sort -r |
-        while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
-
-cleanup() {
-    if [[ -n $BUILD_TMP && -d $BUILD_TMP ]]; then
-        unmount_under "$BUILD_TMP"
-        rm -rf --one-file-system "$BUILD_TMP" || log "warning: could not remove $BUILD_TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'log interrupted; exit 130' INT
-trap 'log terminated; exit 143' TERM
-
-acquire_lock() {
-    [[ -z $LOCK_HELD ]] || return 0
-    mkdir -p "$CACHE_DIR" || die "cannot create cache dir $CACHE_DIR"
-    local lock=$CACHE_DIR/base-images.lock
-    exec 9>"$lock" || die "cannot open lock file $lock"
-    if ! flock -n 9; then
-        log "another run is building base images; waiting for $lock (up to ${LOCK_WAIT_SECONDS}s)"
-        flock -w "$LOCK_WAIT_SECONDS" 9 || die "timed out waiting for $lock"
-    fi
-    LOCK_HELD=1
-}
-
-ensure_debootstrap() {
-    command -v debootstrap >/dev/null 2>&1 && return 0
-    [[ $EUID -eq 0 ]] || die "debootstrap is not installed and we are not root to install it"
-    command -v apt-get >/dev/null 2>&1 || die "debootstrap is not installed and apt-get is not available"
-    log "installing debootstrap with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2 ||
-            die "could not install debootstrap with apt-get"
-    fi
-    command -v debootstrap >/dev/null 2>&1 || die "debootstrap still not found after installing it"
-}
-
-# Put the host's CA bundle (it trusts this machine's TLS-intercepting proxy)
-# into the root, and the host's local CAs where update-ca-certificates finds
-# them, so a later ca-certificates run in a derived image keeps them.
-install_ca_bundle() {
-    local root=$1
-    if [[ -d $LOCAL_CA_DIR ]]; then
-        mkdir -p "$root$LOCAL_CA_DIR"
-        cp -a "$LOCAL_CA_DIR"/. "$root$LOCAL_CA_DIR"/
-        # Hash links for tools that use the certs directory.
-        chroot "$root" update-ca-certificates >/dev/null 2>&1 ||
-            log "warning: update-ca-certificates failed inside the image (the bundle is still copied)"
-    fi
-    if [[ -n $CA_DATA ]]; then
-        mkdir -p "$root/etc/ssl/certs"
-        printf '%s' "$CA_DATA" >"$root$CA_BUNDLE"
-        chmod 0644 "$root$CA_BUNDLE"
-    fi
-}
-
-# apt-get install inside the debootstrapped root, reusing cached .debs.
-chroot_apt_install() {
-    local root=$1 log_file=$2
-    shift 2
-    local archives=$CACHE_DIR/apt-archives/$SUITE-$ARCH rc=0
-    mkdir -p "$archives" "$root/var/cache/apt/archives/partial" "$root/proc"
-    find "$archives" -maxdepth 1 -name '*.deb' -exec cp -t "$root/var/cache/apt/archives/" {} +
-    mount -t proc proc "$root/proc" || die "cannot mount /proc in $root"
-    local run=(chroot "$root" /usr/bin/env -i "PATH=$BASE_PATH" LANG=C.UTF-8
-        DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true)
-    {
-        "${run[@]}" apt-get -q update &&
-            "${run[@]}" apt-get -q install -y --no-install-recommends "$@"
-    } >>"$log_file" 2>&1 || rc=$?
-    umount "$root/proc" || umount -l "$root/proc" || true
-    if ((rc)); then
-        tail -n 25 "$log_file" >&2 || true
-        die "apt-get install $* inside the new root failed (full log: $log_file)"
-    fi
-    find "$root/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -n -t "$archives/" {} +
-}
-
-# Shrink the rootfs and make it behave like an official slim image.
-finish_rootfs() {
-    local runtime=$1 root=$2 f
-    # apt/dpkg state and caches that only matter on the build host.
-    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
-        "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/archives/partial/* \
-        "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-        "$root"/var/log/* "$root"/tmp/* "$root"/var/tmp/* "$root"/debootstrap
-    mkdir -p "$root"/var/lib/apt/lists/partial
-    # Docs (keeping the copyright notices), man pages, info, locales.
-    if [[ -d $root/usr/share/doc ]]; then
-        find "$root/usr/share/doc" -depth ! -type d ! -name copyright -delete
-        find "$root/usr/share/doc" -depth -mindepth 1 -type d -empty -delete
-    fi
-    rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
-        "$root"/usr/share/lintian "$root"/usr/share/linda
-    # Keep them out of images derived from this one too (as debian:*-slim does).
-    mkdir -p "$root"/etc/dpkg/dpkg.cfg.d "$root"/etc/apt/apt.conf.d
-    cat >"$root"/etc/dpkg/dpkg.cfg.d/faas-slim <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-exclude /usr/share/lintian/*
-EOF
-    cat >"$root"/etc/apt/apt.conf.d/docker-clean <<'EOF'
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
-EOF
-    # Host identity that debootstrap copied in; docker provides its own at run time.
-    : >"$root"/etc/resolv.conf
-    : >"$root"/etc/hostname
-    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root"/etc/hosts
-    install_ca_bundle "$root"
-
-    if [[ $runtime == python ]]; then
-        # Let pip install system-wide, as it does in the official image.
-        for f in "$root"/usr/lib/python3*/EXTERNALLY-MANAGED; do
-            [[ -e $f ]] && rm -f "$f"
-        done
-        [[ -x $root/usr/bin/python3 ]] || die "python3 missing from the built rootfs"
-    else
-        [[ -x $root/usr/bin/node || -x $root/usr/bin/nodejs ]] || die "node missing from the built rootfs"
-        if [[ ! -e $root/usr/bin/node && -x $root/usr/bin/nodejs ]]; then
-            ln -s nodejs "$root/usr/bin/node"
-        fi
-    fi
-    # Device nodes made by debootstrap; docker mounts its own /dev.
-    rm -rf "${root:?}"/dev/*
-}
-
 build_local_image() {
-    local runtime=$1 tag=$2 hash=$3 mirror pkgs apt_pkgs log_file root start old_id
+    local runtime=$1 tag=$2 hash=$3 mirror parent apt_pkgs log_file root pkgs
     [[ $EUID -eq 0 ]] || die "building $tag needs root (debootstrap); run as root, or make \$$(runtime_env_var "$runtime") point to an existing image"
-    ensure_debootstrap
     mirror=$(find_debian_mirror "$SUITE" "$DISTRO")
     [[ -n $mirror ]] || die "no apt source for suite '$SUITE' (component main) found in $APT_ETC/sources.list or $APT_ETC/sources.list.d/; cannot choose a mirror for debootstrap (set FAAS_DEBIAN_MIRROR to override)"
-    pkgs=$(runtime_packages "$runtime")
-    pkgs=${pkgs// /,}
+    parent=$(runtime_parent "$runtime")
     apt_pkgs=$(runtime_apt_packages "$runtime")
-
-    mkdir -p "$CACHE_DIR/debootstrap/$SUITE-$ARCH" "$CACHE_DIR/logs"
-    if [[ -z $BUILD_TMP ]]; then
-        BUILD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/faas-base-images.XXXXXX")
-    fi
-    root=$BUILD_TMP/$runtime-rootfs
-    log_file=$CACHE_DIR/logs/debootstrap-$runtime.log
-    start=$SECONDS
-    log "building $tag: debootstrap $SUITE from $mirror with $pkgs (log: $log_file)"
-    local dbs=(debootstrap --variant=minbase --include="$pkgs"
-        --cache-dir="$CACHE_DIR/debootstrap/$SUITE-$ARCH" --arch="$ARCH"
-        "$SUITE" "$root" "$mirror")
-    local ok=1
-    if [[ -n $VERBOSE ]]; then
-        "${dbs[@]}" 2>&1 | tee "$log_file" >&2 || ok=
+    mkdir -p "$CACHE_DIR/logs"
+    BUILD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/faas-base-images.XXXXXX")
+    root=$BUILD_TMP/rootfs
+    log_file=$CACHE_DIR/logs/build-$runtime.log
+    : >"$log_file"
+    BUILD_START=$SECONDS
+    log "$runtime: building $tag"
+    if [[ -n $parent ]]; then
+        log "$runtime: starting from the root filesystem of $(local_tag "$parent")"
+        export_rootfs "$(local_tag "$parent")" "$root"
+        pkgs=$(runtime_packages "$parent")
     else
-        "${dbs[@]}" >"$log_file" 2>&1 || ok=
+        ensure_debootstrap
+        bootstrap_rootfs "$runtime" "$root" "$mirror" "$log_file"
+        pkgs=$(runtime_packages "$runtime")
     fi
-    if [[ -z $ok ]]; then
-        tail -n 25 "$log_file" >&2 || true
-        [[ -r $root/debootstrap/debootstrap.log ]] && tail -n 25 "$root/debootstrap/debootstrap.log" >&2
-        die "debootstrap failed for $tag (full log: $log_file)"
-    fi
-    unmount_under "$root"
-    log "debootstrap done in $((SECONDS - start))s"
     if [[ -n $apt_pkgs ]]; then
         # The CA bundle first, in case the mirror is https behind the proxy.
         install_ca_bundle "$root"
-        log "installing $apt_pkgs with apt-get inside the new root"
         local apt_list
         read -r -a apt_list <<<"$apt_pkgs"
-        chroot_apt_install "$root" "$log_file" "${apt_list[@]}"
-        log "apt-get done after $((SECONDS - start))s"
+        chroot_apt_install "$runtime" "$root" "$mirror" "$log_file" "${apt_list[@]}"
+        pkgs+=" $apt_pkgs"
     fi
-    log "finishing the rootfs"
+    log "$runtime: finishing the root filesystem ($((SECONDS - BUILD_START))s)"
     finish_rootfs "$runtime" "$root"
-
-    local changes=(--change "ENV PATH=$BASE_PATH LANG=C.UTF-8 SSL_CERT_FILE=$CA_BUNDLE")
-    local e
-    while IFS= read -r e; do
-        changes+=(--change "ENV $e")
-    done < <(runtime_env "$runtime")
-    changes+=(
-        --change "CMD $(runtime_cmd "$runtime")"
-        --change "LABEL $LABEL_PREFIX.recipe=$hash"
-        --change "LABEL $LABEL_PREFIX.runtime=$runtime"
-        --change "LABEL $LABEL_PREFIX.suite=$SUITE"
-        --change "LABEL $LABEL_PREFIX.script-version=$SCRIPT_VERSION"
-        --change "LABEL $LABEL_PREFIX.packages=$pkgs${apt_pkgs:+,${apt_pkgs// /,}}"
-    )
-    old_id=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-    log "importing $tag"
-    tar --numeric-owner -C "$root" -c . |
-        docker import "${changes[@]}" - "$tag" >/dev/null ||
-        die "docker import of $tag failed"
-    # Drop the rootfs now so a second build in the same run needs less disk.
-    rm -rf --one-file-system "$root"
-    if [[ -n $old_id && $old_id != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
-        docker image rm "$old_id" >/dev/null 2>&1 || true
-    fi
-    log "built $tag in $((SECONDS - start))s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+    import_rootfs "$runtime" "$root" "$tag" "$hash" "${pkgs// /,}"
+    cleanup_build
+    BUILD_TMP=
+    log "$runtime: built $tag in $((SECONDS - BUILD_START))s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
 }
 
-# Set RESOLVED to the image to use for a runtime.  (Not a $(...) function:
-# the build state and the EXIT trap must live in the main shell.)
-resolve_runtime() {
-    local runtime=$1 var wanted tag hash
-    RESOLVED=
-    var=$(runtime_env_var "$runtime")
-    wanted=${!var:-$(runtime_default_image "$runtime")}
-    tag=$(local_tag "$runtime")
-
-    if [[ $wanted != "$tag" ]]; then
-        if image_exists "$wanted"; then
-            log "$runtime: using local image $wanted"
-            RESOLVED=$wanted
-            return 0
-        fi
-        if [[ -z $NO_PULL ]]; then
-            log "$runtime: $wanted not found locally; trying docker pull"
-            if timeout "$PULL_TIMEOUT_SECONDS" docker pull "$wanted" >&2 && image_exists "$wanted"; then
-                log "$runtime: pulled $wanted"
-                RESOLVED=$wanted
-                return 0
+# remove_stale RUNTIME TAG: the runtime's other local images (older recipes, or
+# the tag without a recipe of earlier versions of this script) built more than
+# STALE_DAYS ago are removed in the background. Younger ones stay: another
+# checkout of the project may be using them.
+remove_stale() {
+    local runtime=$1 keep=$2 ref created now
+    now=$(date +%s)
+    docker images --format '{{.Repository}}:{{.Tag}}' "$(local_repo "$runtime")" 2>/dev/null |
+        while IFS= read -r ref; do
+            [[ $ref != "$keep" && $ref != *:"<none>" ]] || continue
+            created=$(docker image inspect -f '{{.Created}}' "$ref" 2>/dev/null) || continue
+            created=$(date -d "$created" +%s 2>/dev/null) || continue
+            if ((now - created > STALE_DAYS * 86400)); then
+                log "$runtime: removing $ref (another recipe, built over $STALE_DAYS days ago)"
+                detached docker image rm "$ref"
             fi
-        fi
-        log "$runtime: $wanted is not available; falling back to the locally built $tag"
-    fi
+        done
+}
 
-    hash=$(recipe_hash "$runtime")
-    if [[ -z $REBUILD ]] && local_image_current "$tag" "$hash"; then
+# ------------------------------------------------------------ resolving --
+
+wants_rebuild() { [[ " $REBUILD_FOR " == *" $1 "* ]]; }
+
+# Set RESOLVED to the local image of a runtime, built unless it is current.
+# (Not a $(...) function: the build state and the EXIT trap live in the worker.)
+ensure_local_image() {
+    local runtime=$1 tag hash
+    tag=$(local_tag "$runtime")
+    hash=${RECIPE[$runtime]}
+    RESOLVED=
+    if ! wants_rebuild "$runtime" && local_image_current "$tag" "$hash"; then
         log "$runtime: reusing $tag (recipe ${hash:0:12})"
         RESOLVED=$tag
         return 0
     fi
-    acquire_lock
-    # Someone may have built it while we waited for the lock.
-    if [[ -z $REBUILD ]] && local_image_current "$tag" "$hash"; then
+    lock "$runtime"
+    # Someone may have built it while we waited for the lock; or it may exist under
+    # another name (earlier versions of this script tagged it without the recipe).
+    local same
+    same=$(docker images -q --filter "label=$LABEL_PREFIX.recipe=$hash" \
+        --filter "reference=$(local_repo "$runtime")" 2>/dev/null | head -n 1)
+    if ! wants_rebuild "$runtime" && local_image_current "$tag" "$hash"; then
         log "$runtime: reusing $tag, built by a concurrent run (recipe ${hash:0:12})"
+    elif ! wants_rebuild "$runtime" && [[ -n $same ]] && docker tag "$same" "$tag"; then
+        log "$runtime: reusing image ${same:0:12} of the same recipe as $tag"
     else
-        if [[ -n $REBUILD ]]; then
+        if wants_rebuild "$runtime"; then
             log "$runtime: --rebuild given; rebuilding $tag"
         elif image_exists "$tag"; then
             log "$runtime: $tag exists but its recipe label differs; rebuilding"
         fi
         build_local_image "$runtime" "$tag" "$hash"
+        remove_stale "$runtime" "$tag"
     fi
+    unlock
     local_image_current "$tag" "$hash" || die "$tag is missing or lacks its recipe label after the build"
     RESOLVED=$tag
+}
+
+# available RUNTIME IMAGE: whether IMAGE exists locally, pulling it if allowed.
+available() {
+    local runtime=$1 image=$2
+    if image_exists "$image"; then
+        log "$runtime: using local image $image"
+        return 0
+    fi
+    local why="not found locally; --no-pull given"
+    if [[ -z $NO_PULL ]]; then
+        log "$runtime: $image not found locally; trying docker pull (up to ${PULL_TIMEOUT_SECONDS}s)"
+        if why=$(timeout "$PULL_TIMEOUT_SECONDS" docker pull -q "$image" 2>&1) && image_exists "$image"; then
+            log "$runtime: pulled $image"
+            return 0
+        fi
+        why=$(printf '%s' "$why" | tail -n 1)
+        why="docker pull: ${why:-no answer within ${PULL_TIMEOUT_SECONDS}s}"
+    fi
+    log "$runtime: $image is not available ($why); using the locally built $(local_tag "$runtime")"
+    return 1
+}
+
+# Set RESOLVED to the image to use for python or node.
+resolve_runtime() {
+    local runtime=$1 var wanted
+    var=$(runtime_env_var "$runtime")
+    wanted=${!var:-$(runtime_default_image "$runtime")}
+    if ! is_local_name "$runtime" "$wanted" && available "$runtime" "$wanted"; then
+        RESOLVED=$wanted
+        return 0
+    fi
+    ensure_local_image "$runtime"
+}
+
+# The npm image wanted when node resolved to $1: $FAAS_NODE_DEPS_BASE_IMAGE, else
+# that same image (the official node images have npm), unless it is the local
+# node image, which has none. A local name stands for the current local image.
+wanted_node_deps() {
+    local wanted=${FAAS_NODE_DEPS_BASE_IMAGE:-}
+    if [[ -z $wanted ]] && ! is_local_name node "$1"; then
+        wanted=$1
+    elif [[ -z $wanted ]] || is_local_name node-deps "$wanted"; then
+        wanted=$(local_tag node-deps)
+    fi
+    echo "$wanted"
+}
+
+# Set RESOLVED to the npm image, node having resolved to $1. Unless $2 is set
+# (node-deps was asked for), it is only named, never pulled or built.
+resolve_node_deps() {
+    local node=$1 build=$2 wanted tag
+    wanted=$(wanted_node_deps "$node")
+    tag=$(local_tag node-deps)
+    if [[ -z $build ]]; then
+        RESOLVED=$wanted
+        if [[ $wanted != "$tag" ]]; then
+            log "node-deps: $wanted (npm, for Node functions whose package.json declares dependencies)"
+        elif local_image_current "$tag" "${RECIPE[node-deps]}"; then
+            log "node-deps: $tag is up to date"
+        else
+            log "node-deps: $tag (npm, for Node functions whose package.json declares dependencies) is not built yet; docker/base-images.sh --runtime node-deps builds it in a few minutes"
+        fi
+        return 0
+    fi
+    if [[ $wanted != "$tag" ]] && available node-deps "$wanted"; then
+        RESOLVED=$wanted
+        return 0
+    fi
+    # The local npm image is made from the local node image.
+    if [[ $node != "$(local_tag node)" ]]; then
+        ensure_local_image node
+    fi
+    ensure_local_image node-deps
+}
+
+# A worker: resolves RUNTIMES in order into $RESULTS/<runtime>. Runs in a
+# subshell of its own, so python and node build at the same time.
+run_worker() {
+    trap worker_exit EXIT
+    trap 'exit 143' TERM
+    local r node=
+    for r in "$@"; do
+        RESOLVED=
+        case $r in
+        node-deps)
+            if [[ -z $node ]]; then
+                resolve_runtime node
+                node=$RESOLVED
+            fi
+            resolve_node_deps "$node" "$BUILD_NODE_DEPS"
+            ;;
+        node)
+            resolve_runtime node
+            node=$RESOLVED
+            ;;
+        *) resolve_runtime "$r" ;;
+        esac
+        [[ -n $RESOLVED ]] || die "no image for runtime $r"
+        printf '%s\n' "$RESOLVED" >"$RESULTS/$r"
+    done
+}
+
+# ------------------------------------------------------------------ main --
+
+RESULTS=
+WORKERS=()
+
+main_exit() {
+    if [[ -n $RESULTS && -d $RESULTS ]]; then
+        rm -rf "$RESULTS"
+    fi
+}
+
+# Ctrl-C / TERM: stop the workers (each stops its build and removes its files).
+on_signal() {
+    local pid
+    trap - INT TERM
+    log "interrupted; stopping the builds"
+    for pid in "${WORKERS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${WORKERS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    exit "$1"
 }
 
 main() {
@@ -596,7 +467,7 @@ main() {
     while (($#)); do
         case $1 in
         --runtime)
-            (($# >= 2)) || die "--runtime needs an argument (python or node)"
+            (($# >= 2)) || die "--runtime needs an argument (python, node or node-deps)"
             runtimes+=("$2")
             shift 2
             ;;
@@ -614,13 +485,20 @@ main() {
         *) die "unknown argument '$1' (see --help)" ;;
         esac
     done
-    ((${#runtimes[@]})) || runtimes=(python node)
-    for r in "${runtimes[@]}"; do
-        case $r in
-        python | node) ;;
-        *) die "unknown runtime '$r' (expected python or node)" ;;
-        esac
-    done
+    BUILD_NODE_DEPS=
+    if ((${#runtimes[@]})); then
+        for r in "${runtimes[@]}"; do
+            case $r in
+            python | node) ;;
+            node-deps) BUILD_NODE_DEPS=1 ;;
+            *) die "unknown runtime '$r' (expected python, node or node-deps)" ;;
+            esac
+        done
+        REBUILD_FOR=${REBUILD:+${runtimes[*]}}
+    else
+        runtimes=(python node node-deps)
+        REBUILD_FOR=${REBUILD:+python node}
+    fi
 
     command -v docker >/dev/null 2>&1 || die "docker CLI not found"
     docker info >/dev/null 2>&1 || die "cannot talk to the Docker engine (is it running, and may we use it?)"
@@ -638,13 +516,48 @@ main() {
     else
         log "warning: no host CA bundle at $CA_BUNDLE; images will have Debian's CAs only"
     fi
+    declare -gA RECIPE=()
+    for r in python node node-deps; do
+        RECIPE[$r]=$(recipe_hash "$r")
+    done
+
+    # python in one worker, node and node-deps (made from node) in another.
+    local python_group=() node_group=() failed=() start=$SECONDS
+    for r in "${runtimes[@]}"; do
+        case $r in
+        python) [[ " ${python_group[*]} " == *" python "* ]] || python_group+=(python) ;;
+        *) [[ " ${node_group[*]} " == *" $r "* ]] || node_group+=("$r") ;;
+        esac
+    done
+    RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/faas-base-images-results.XXXXXX")
+    trap main_exit EXIT
+    trap 'on_signal 130' INT
+    trap 'on_signal 143' TERM
+    local names=()
+    if ((${#python_group[@]})); then
+        run_worker "${python_group[@]}" &
+        WORKERS+=($!)
+        names+=("${python_group[*]}")
+    fi
+    if ((${#node_group[@]})); then
+        run_worker "${node_group[@]}" &
+        WORKERS+=($!)
+        names+=("${node_group[*]}")
+    fi
+    local i
+    for i in "${!WORKERS[@]}"; do
+        wait "${WORKERS[$i]}" || failed+=("${names[$i]}")
+    done
+    ((${#failed[@]} == 0)) || die "no base image for: ${failed[*]} (see the messages above)"
 
     local lines=()
     for r in "${runtimes[@]}"; do
-        resolve_runtime "$r"
-        [[ -n $RESOLVED ]] || die "no image for runtime $r"
-        lines+=("$(runtime_env_var "$r")=$RESOLVED")
+        [[ -s $RESULTS/$r ]] || die "no image for runtime $r"
+        lines+=("$(runtime_env_var "$r")=$(<"$RESULTS/$r")")
     done
+    if ((SECONDS - start > 5)); then
+        log "done in $((SECONDS - start))s"
+    fi
     printf '%s\n' "${lines[@]}" >&3
 }
 

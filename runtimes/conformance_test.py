@@ -489,6 +489,17 @@ class Conformance:
             with self.subTest(handler=handler):
                 self.check_start_failure(handler, *needles)
 
+    def test_an_exit_at_import_keeps_the_functions_exit_code(self):
+        server = ServerProcess(self.cmd, BROKEN, "exit_at_import.handle")
+        try:
+            rc = server.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            server.stop()
+            self.fail("the server did not exit")
+        stderr = server.stderr()
+        server.stop()
+        self.assertEqual(rc, 7, stderr)
+
     # --- job mode ---------------------------------------------------------------------------
 
     def test_job_success(self):

@@ -1,4 +1,7 @@
-//! Application state, built once; `App::build_with` lets tests inject another executor.
+//! The gateway, built once from its configuration: the services wired together, the listener
+//! bound; `run` serves until shutdown, then drains every task it started within the grace.
+//! `App::build_with` takes the outside world (backends, image builder) as parts, so tests can
+//! put in-memory ones in.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,68 +10,34 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::auth::Tokens;
+use crate::api::state::{ApiLimits, AppState};
 use crate::builder::docker::DockerBuilder;
 use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
+use crate::daemon::DockerConn;
 use crate::deployer::Deployer;
-use crate::executor::docker::{DockerConn, DockerExecutor, DockerSettings};
+use crate::executor::docker::{DockerExecutor, DockerSettings};
 use crate::executor::kubernetes::KubeExecutor;
 use crate::executor::{Backends, Executor};
 use crate::invocations::{AsyncConfig, Invocations};
-use crate::invoker::{Invoker, http_client};
+use crate::launcher::{Launcher, LauncherParts, Limits, RuntimeEvent};
 use crate::metrics::Metrics;
-use crate::model::Backend;
-use crate::model::SpecDefaults;
-use crate::pool::registry::Registry;
-use crate::pool::{PoolDeps, PoolEvent, PoolLimits, scaler, supervisor};
+use crate::model::{Backend, SpecDefaults};
+use crate::proxy::Proxy;
+use crate::queries::Queries;
+use crate::routes::RouteTable;
 use crate::store::Store;
-
-/// Limits the API enforces itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiLimits {
-    pub max_code_bytes: usize,
-}
-
-/// Shared state of every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub invocations: Arc<Invocations>,
-    pub metrics: Arc<Metrics>,
-    /// The routes, for gauges read at scrape time.
-    pub registry: Arc<Registry>,
-    pub store: Store,
-    pub deployer: Arc<Deployer>,
-    pub invoker: Arc<Invoker>,
-    pub backends: Backends,
-    pub limits: ApiLimits,
-    config: Arc<Config>,
-    tokens: Arc<Tokens>,
-}
-
-impl AppState {
-    /// The bearer tokens in force.
-    pub fn tokens(&self) -> &Tokens {
-        &self.tokens
-    }
-
-    /// Defaults for deploy bodies.
-    pub fn spec_defaults(&self) -> SpecDefaults {
-        SpecDefaults {
-            backend: self.config.backend,
-            mode: self.config.mode,
-            max_code_bytes: self.config.max_code_bytes,
-        }
-    }
-}
+use crate::upstream::{HttpProbe, http_client};
 
 /// A built gateway, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
     state: AppState,
-    registry: Arc<Registry>,
-    pool_events: mpsc::UnboundedReceiver<PoolEvent>,
+    runtime_events: mpsc::UnboundedReceiver<RuntimeEvent>,
+    tasks: TaskTracker,
     shutdown_grace: Duration,
 }
 
@@ -92,7 +61,10 @@ pub enum BuildAppError {
 
 /// The Kubernetes executor: required with `kubernetes = true`, else used when a cluster is
 /// configured (`KUBECONFIG`, in-cluster) and answers.
-async fn kubernetes(config: &Config) -> Result<Option<Arc<dyn Executor>>, BuildAppError> {
+async fn kubernetes(
+    config: &Config,
+    tasks: &TaskTracker,
+) -> Result<Option<Arc<dyn Executor>>, BuildAppError> {
     let configured = std::env::var_os("KUBECONFIG").is_some()
         || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let wanted = config
@@ -103,7 +75,9 @@ async fn kubernetes(config: &Config) -> Result<Option<Arc<dyn Executor>>, BuildA
     }
     match KubeExecutor::from_env(&config.kube_namespace, &config.gateway_id).await {
         Ok(kube) => Ok(Some(Arc::new(
-            kube.with_start_timeout(config.startup_timeout),
+            kube.with_start_timeout(config.startup_timeout)
+                .with_cpu_request(config.kube_cpu_request)
+                .with_tasks(tasks.clone()),
         ))),
         Err(e) if config.kubernetes == Some(true) => Err(BuildAppError::Kubernetes(e)),
         Err(e) => {
@@ -117,6 +91,7 @@ impl App {
     /// Builds the gateway on Docker, and on Kubernetes when a cluster is configured (in-cluster
     /// or through `KUBECONFIG`).
     pub async fn build(config: Config) -> Result<App, BuildAppError> {
+        let tasks = TaskTracker::new();
         let conn = DockerConn::connect(config.docker_host.as_deref());
         let executor = Arc::new(DockerExecutor::new(
             conn.clone(),
@@ -127,70 +102,74 @@ impl App {
             },
         ));
         let builder = Arc::new(DockerBuilder::new(conn));
-        let kubernetes = kubernetes(&config).await?;
+        let kubernetes = kubernetes(&config, &tasks).await?;
         let backends = Backends::new(executor, kubernetes);
-        Self::build_with(config, backends, builder).await
+        Self::assemble(config, backends, builder, tasks).await
     }
 
-    /// Builds the gateway on the given backend parts.
+    /// Builds the gateway on the given backends and image builder.
     pub async fn build_with(
         config: Config,
         backends: Backends,
         builder: Arc<dyn ImageBuilder>,
     ) -> Result<App, BuildAppError> {
-        let executor = Arc::clone(
+        Self::assemble(config, backends, builder, TaskTracker::new()).await
+    }
+
+    async fn assemble(
+        config: Config,
+        backends: Backends,
+        builder: Arc<dyn ImageBuilder>,
+        tasks: TaskTracker,
+    ) -> Result<App, BuildAppError> {
+        let docker = Arc::clone(
             backends
                 .get(Backend::Docker)
                 .ok_or(BuildAppError::NoBackend)?,
         );
         let store = Store::open(&config.db)?;
-        let registry = Arc::new(Registry::default());
+        let routes = Arc::new(RouteTable::default());
         let client = http_client();
         let metrics = Arc::new(Metrics::default());
-        let images = Images::new(
-            builder,
-            ImageConfig {
-                python_base_image: config.python_base_image.clone(),
-                node_base_image: config.node_base_image.clone(),
-                repository: config.registry.clone().unwrap_or_else(|| "faas-fn".into()),
-                push: config.registry.is_some(),
-            },
-            Arc::clone(&metrics),
-        );
-        let (events, pool_events) = mpsc::unbounded_channel();
-        let pool_deps = PoolDeps {
-            executor: Arc::clone(&executor),
-            client: client.clone(),
-            limits: PoolLimits {
+        let images = Images::new(builder, image_config(&config), Arc::clone(&metrics));
+        let (events, runtime_events) = mpsc::unbounded_channel();
+        let launcher = Launcher::new(LauncherParts {
+            executor: docker,
+            probe: Arc::new(HttpProbe::new(client.clone())),
+            images: images.clone(),
+            limits: Limits {
                 queue_len: config.queue_len,
                 startup_timeout: config.startup_timeout,
             },
-            images,
             events,
             metrics: Arc::clone(&metrics),
-        };
+            tasks: tasks.clone(),
+        });
         let deployer = Deployer::new(
             store.clone(),
-            Arc::clone(&registry),
+            Arc::clone(&routes),
             backends.clone(),
-            pool_deps,
+            images,
+            launcher,
+            tasks.clone(),
         );
-        let invoker = Arc::new(Invoker::new(
-            Arc::clone(&registry),
+        let proxy = Arc::new(Proxy::new(
+            Arc::clone(&routes),
             client,
             config.max_body_bytes,
             config.queue_len,
         ));
         let invocations = Invocations::new(
             store.clone(),
-            Arc::clone(&invoker),
+            Arc::clone(&proxy),
             AsyncConfig {
+                deny: crate::invocations::CallbackDeny::new(config.callback_deny.clone()),
                 workers: config.async_workers,
                 retention: config.invocation_retention,
                 max_body_bytes: config.max_body_bytes,
             },
+            tasks.clone(),
         );
-        let shutdown_grace = config.shutdown_grace;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -201,26 +180,35 @@ impl App {
         let state = AppState {
             invocations,
             metrics,
-            registry: Arc::clone(&registry),
+            routes: Arc::clone(&routes),
+            queries: Arc::new(Queries::new(
+                store.clone(),
+                Arc::clone(&routes),
+                backends.clone(),
+            )),
             store,
             deployer,
-            invoker,
+            proxy,
             backends,
             limits: ApiLimits {
+                max_code_bytes: config.max_code_bytes,
+            },
+            defaults: SpecDefaults {
+                backend: config.backend,
+                mode: config.mode,
                 max_code_bytes: config.max_code_bytes,
             },
             tokens: Arc::new(Tokens {
                 admin: config.admin_token.clone(),
                 invoke: config.invoke_token.clone(),
             }),
-            config: Arc::new(config),
         };
         Ok(App {
             listener,
             state,
-            registry,
-            pool_events,
-            shutdown_grace,
+            runtime_events,
+            tasks,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -229,49 +217,88 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// Re-adopts instances, starts the scaler and serves until `shutdown` is cancelled.
+    /// Re-adopts instances, starts the background loops and serves until `shutdown` is
+    /// cancelled; then calls in flight and every task get the shutdown grace to finish.
+    /// Async invocations that do not finish stay `running` in SQLite and run again after the
+    /// next start; instances stay for the next start to adopt.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        if let Err(e) = self.state.deployer.reconcile().await {
+        let App {
+            listener,
+            state,
+            runtime_events,
+            tasks,
+            shutdown_grace,
+        } = self;
+        if let Err(e) = state.deployer.reconcile().await {
             // The backend may be down: serve anyway; calls report it, /ready shows it.
             tracing::warn!(error = %e, "cannot reconcile instances at start");
         }
-        let scaler = tokio::spawn(scaler::run(
-            Arc::clone(&self.registry),
+        tasks.spawn(crate::supervise::scale(
+            Arc::clone(&state.routes),
             Duration::from_secs(1),
             shutdown.clone(),
         ));
-        let mut supervisors = tokio::task::JoinSet::new();
-        for (_, executor) in self.state.backends.all() {
-            supervisors.spawn(supervisor::run(
+        for (_, executor) in state.backends.all() {
+            tasks.spawn(crate::supervise::run(
                 executor,
-                Arc::clone(&self.registry),
+                Arc::clone(&state.routes),
                 shutdown.clone(),
             ));
         }
-        let workers = tokio::spawn(Arc::clone(&self.state.invocations).run(shutdown.clone()));
-        let deployer = Arc::clone(&self.state.deployer);
-        let recorder =
-            tokio::spawn(async move { deployer.record_pool_events(self.pool_events).await });
-        let router = crate::api::router(self.state);
-        let served = axum::serve(
-            self.listener,
+        tasks.spawn(Arc::clone(&state.invocations).run(shutdown.clone()));
+        let deployer = Arc::clone(&state.deployer);
+        let recording = shutdown.clone();
+        tasks.spawn(async move {
+            deployer
+                .record_runtime_events(runtime_events, recording)
+                .await;
+        });
+        let router = crate::api::router(state);
+        let serve = axum::serve(
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // One grace from the moment shutdown begins, for calls in flight and tasks alike.
+        let stopping_since = std::sync::OnceLock::new();
+        let grace_over = async {
+            shutdown.cancelled().await;
+            let _ = stopping_since.set(tokio::time::Instant::now());
+            tokio::time::sleep(shutdown_grace).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = grace_over => {
+                tracing::warn!(grace_s = shutdown_grace.as_secs(), "shutdown grace expired with calls in flight");
+                Ok(())
+            }
+        };
         shutdown.cancel();
-        // Running async invocations may finish within the grace; what does not stays
-        // `running` in SQLite and runs again after the next start.
-        let grace = self.shutdown_grace;
-        if tokio::time::timeout(grace, workers).await.is_err() {
+        tasks.close();
+        let since = stopping_since
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now);
+        if tokio::time::timeout_at(since + shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
-                grace_s = grace.as_secs(),
-                "async invocations still running at shutdown"
+                grace_s = shutdown_grace.as_secs(),
+                tasks = tasks.len(),
+                "background work still running at shutdown"
             );
         }
-        let _ = scaler.await;
-        supervisors.join_all().await;
-        recorder.abort();
         served
+    }
+}
+
+fn image_config(config: &Config) -> ImageConfig {
+    ImageConfig {
+        python_base_image: config.python_base_image.clone(),
+        node_base_image: config.node_base_image.clone(),
+        node_deps_base_image: config.node_deps_base_image.clone(),
+        repository: config.registry.clone().unwrap_or_else(|| "faas-fn".into()),
+        push: config.registry.is_some(),
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Environment variables read here: FAAS_LISTEN, FAAS_DB, FAAS_BACKEND, FAAS_MODE,
 //! FAAS_NETWORK, FAAS_INSTANCE_ADDRESS, FAAS_GATEWAY_ID, FAAS_PYTHON_BASE_IMAGE, FAAS_NODE_BASE_IMAGE,
+//! FAAS_NODE_DEPS_BASE_IMAGE,
 //! FAAS_MAX_BODY_BYTES, FAAS_MAX_CODE_BYTES, FAAS_STARTUP_TIMEOUT_MS, FAAS_QUEUE_LEN,
 //! FAAS_LOG_FORMAT, FAAS_ASYNC_WORKERS, FAAS_INVOCATION_RETENTION_S, FAAS_SHUTDOWN_GRACE_S,
-//! FAAS_KUBERNETES, FAAS_KUBE_NAMESPACE, FAAS_REGISTRY, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
+//! FAAS_KUBERNETES, FAAS_KUBE_NAMESPACE, FAAS_KUBE_CPU_REQUEST, FAAS_REGISTRY, FAAS_CALLBACK_DENY, FAAS_ADMIN_TOKEN, FAAS_INVOKE_TOKEN, FAAS_INSECURE, FAAS_CONFIG (and DOCKER_HOST, read by the Docker client).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,6 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::executor::docker::InstanceAddress;
 use crate::model::{Backend, Mode};
 
 /// Command-line flags; each falls back to its environment variable, then to `faas.toml`.
@@ -54,6 +54,10 @@ pub struct Flags {
     /// BASE_IMAGE of Node function images [default: node:20-slim]
     #[arg(long, env = "FAAS_NODE_BASE_IMAGE")]
     pub node_base_image: Option<String>,
+    /// BASE_IMAGE of Node function images whose package.json declares dependencies: it
+    /// must have npm [default: the Node base image]
+    #[arg(long, env = "FAAS_NODE_DEPS_BASE_IMAGE")]
+    pub node_deps_base_image: Option<String>,
     /// Invocation body limit in bytes [default: 6 MiB]
     #[arg(long, env = "FAAS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<u64>,
@@ -84,6 +88,14 @@ pub struct Flags {
     /// Namespace of Kubernetes objects [default: faas-functions]
     #[arg(long, env = "FAAS_KUBE_NAMESPACE")]
     pub kube_namespace: Option<String>,
+    /// Address ranges (CIDRs, comma-separated) an X-Callback-Url may not reach
+    /// [default: 169.254.0.0/16,fe80::/10,fd00:ec2::254/128: link-local and cloud metadata]
+    #[arg(long, env = "FAAS_CALLBACK_DENY")]
+    pub callback_deny: Option<String>,
+    /// A pod's CPU request as a fraction of its CPU limit (the callback's `cpu`), in (0, 1];
+    /// memory is always requested in full [default: 0.1]
+    #[arg(long, env = "FAAS_KUBE_CPU_REQUEST")]
+    pub kube_cpu_request: Option<f64>,
     /// Workers running asynchronous invocations [default: 8]
     #[arg(long, env = "FAAS_ASYNC_WORKERS")]
     pub async_workers: Option<usize>,
@@ -121,6 +133,7 @@ struct FileConfig {
     gateway_id: Option<String>,
     python_base_image: Option<String>,
     node_base_image: Option<String>,
+    node_deps_base_image: Option<String>,
     max_body_bytes: Option<u64>,
     max_code_bytes: Option<usize>,
     startup_timeout_ms: Option<u64>,
@@ -132,9 +145,29 @@ struct FileConfig {
     kubernetes: Option<bool>,
     registry: Option<String>,
     kube_namespace: Option<String>,
+    kube_cpu_request: Option<f64>,
+    callback_deny: Option<String>,
     async_workers: Option<usize>,
     invocation_retention_s: Option<u64>,
     shutdown_grace_s: Option<u64>,
+}
+
+/// The default of `FAAS_CALLBACK_DENY`: link-local addresses and the cloud metadata address.
+pub const DEFAULT_CALLBACK_DENY: &str = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128";
+
+/// The default of `FAAS_KUBE_CPU_REQUEST`: pods request a tenth of their CPU limit.
+pub const DEFAULT_KUBE_CPU_REQUEST: f64 = 0.1;
+
+/// How the gateway reaches a Docker instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceAddress {
+    /// A port published on 127.0.0.1: works wherever the gateway runs beside the daemon,
+    /// including Docker Desktop, where container addresses are not routable.
+    Published,
+    /// The container's address on the functions network: for a gateway that itself runs in a
+    /// container on that network.
+    Network,
 }
 
 /// Log output format.
@@ -157,6 +190,8 @@ pub struct Config {
     pub gateway_id: String,
     pub python_base_image: String,
     pub node_base_image: String,
+    /// Base of Node images that run npm; the Node base image unless set.
+    pub node_deps_base_image: String,
     pub max_body_bytes: u64,
     pub max_code_bytes: usize,
     pub startup_timeout: Duration,
@@ -168,6 +203,10 @@ pub struct Config {
     /// `Some(true)`: Kubernetes is required; `None`: used when a cluster answers.
     pub kubernetes: Option<bool>,
     pub kube_namespace: String,
+    /// A pod's CPU request as a fraction of its CPU limit.
+    pub kube_cpu_request: f64,
+    /// Address ranges an X-Callback-Url may not reach.
+    pub callback_deny: Vec<ipnet::IpNet>,
     pub registry: Option<String>,
     pub async_workers: usize,
     pub invocation_retention: Duration,
@@ -201,7 +240,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Parses flags and environment, then the config file.
+    /// Parses the server's flags alone (no subcommands) and environment, then the config
+    /// file. The binary parses `cli::Cli`, which holds these flags, and calls `resolve`.
     pub fn load() -> Result<Self, ConfigError> {
         Self::resolve(Flags::parse())
     }
@@ -221,7 +261,39 @@ impl Config {
         let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
         let docker_host = flags.docker_host.or(file.docker_host);
         let address = default_address(docker_host.as_deref());
+        let node_base_image = flags
+            .node_base_image
+            .or(file.node_base_image)
+            .unwrap_or_else(|| "node:20-slim".into());
+        let kube_cpu_request = flags
+            .kube_cpu_request
+            .or(file.kube_cpu_request)
+            .unwrap_or(DEFAULT_KUBE_CPU_REQUEST);
+        if !(kube_cpu_request > 0.0 && kube_cpu_request <= 1.0) {
+            return Err(ConfigError::Value {
+                name: "FAAS_KUBE_CPU_REQUEST",
+                expected: "a fraction in (0, 1]",
+                value: kube_cpu_request.to_string(),
+            });
+        }
+        let deny = flags
+            .callback_deny
+            .or(file.callback_deny)
+            .unwrap_or_else(|| DEFAULT_CALLBACK_DENY.into());
+        let callback_deny = deny
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse::<ipnet::IpNet>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ConfigError::Value {
+                name: "FAAS_CALLBACK_DENY",
+                expected: "comma-separated CIDRs such as 169.254.0.0/16",
+                value: deny.clone(),
+            })?;
         let config = Config {
+            kube_cpu_request,
+            callback_deny,
             admin_token: nonempty(flags.admin_token.or(file.admin_token)),
             invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
             insecure: flags.insecure || file.insecure.unwrap_or(false),
@@ -280,10 +352,11 @@ impl Config {
                 .python_base_image
                 .or(file.python_base_image)
                 .unwrap_or_else(|| "python:3.12-slim".into()),
-            node_base_image: flags
-                .node_base_image
-                .or(file.node_base_image)
-                .unwrap_or_else(|| "node:20-slim".into()),
+            node_deps_base_image: nonempty(
+                flags.node_deps_base_image.or(file.node_deps_base_image),
+            )
+            .unwrap_or_else(|| node_base_image.clone()),
+            node_base_image,
             max_body_bytes: flags
                 .max_body_bytes
                 .or(file.max_body_bytes)
@@ -407,6 +480,40 @@ mod tests {
             ..public()
         };
         assert!(Config::resolve(insecure).is_ok());
+    }
+
+    #[test]
+    fn the_node_deps_base_image_is_the_node_base_image_unless_set() {
+        let node = |deps: Option<&str>| Flags {
+            node_base_image: Some("my-node".into()),
+            node_deps_base_image: deps.map(Into::into),
+            ..Flags::default()
+        };
+        let c = Config::resolve(node(None)).expect("resolve");
+        assert_eq!(c.node_deps_base_image, "my-node");
+        let c = Config::resolve(node(Some(""))).expect("resolve");
+        assert_eq!(c.node_deps_base_image, "my-node");
+        let c = Config::resolve(node(Some("my-npm"))).expect("resolve");
+        assert_eq!(c.node_deps_base_image, "my-npm");
+        assert_eq!(c.node_base_image, "my-node");
+    }
+
+    #[test]
+    fn the_cpu_request_is_a_tenth_by_default_and_must_be_a_fraction() {
+        assert_eq!(
+            Config::resolve(Flags::default())
+                .expect("defaults")
+                .kube_cpu_request,
+            0.1
+        );
+        for bad in [0.0, 1.5, -0.2] {
+            let flags = Flags {
+                kube_cpu_request: Some(bad),
+                ..Flags::default()
+            };
+            let e = Config::resolve(flags).expect_err("refused");
+            assert!(e.to_string().contains("FAAS_KUBE_CPU_REQUEST"), "{e}");
+        }
     }
 
     #[test]

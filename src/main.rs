@@ -1,32 +1,42 @@
+//! The `faas-gateway` binary: the gateway server (`serve`, also what runs with no command) or
+//! one of the command line's client commands.
+
 use anyhow::Context;
+use clap::Parser;
 use faas_gateway::app::App;
-use faas_gateway::config::Config;
+use faas_gateway::cli::{Cli, Command};
+use faas_gateway::config::{Config, Flags};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::load().context("reading the configuration")?;
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(flags)) => serve(flags).await,
+        Some(Command::Client(command)) => std::process::exit(faas_gateway::cli::run(command).await),
+    }
+}
+
+/// Runs the gateway until SIGINT or SIGTERM; then `App::run` gives calls in flight and its
+/// background work the shutdown grace, and returns.
+async fn serve(flags: Flags) -> anyhow::Result<()> {
+    let config = Config::resolve(flags).context("reading the configuration")?;
     faas_gateway::telemetry::init(config.log_format);
     let grace = config.shutdown_grace;
     let app = App::build(config).await.context("starting the gateway")?;
     tracing::info!(listen = %app.local_addr()?, "faas-gateway serving");
     let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!(
-            grace_s = grace.as_secs(),
-            "shutting down: finishing calls in flight"
-        );
-        signal.cancel();
-        // Calls still running after the grace period are abandoned; the instances stay and
-        // queued async invocations stay in SQLite for the next start.
-        tokio::time::sleep(grace + std::time::Duration::from_secs(1)).await;
-        tracing::warn!("shutdown grace expired; exiting");
-        std::process::exit(0);
-    });
-    app.run(shutdown).await.context("serving")?;
-    Ok(())
+    let run = app.run(shutdown.clone());
+    tokio::pin!(run);
+    tokio::select! {
+        served = &mut run => return served.context("serving"),
+        () = wait_for_signal() => {
+            tracing::info!(grace_s = grace.as_secs(), "shutting down: finishing calls in flight");
+            shutdown.cancel();
+        }
+    }
+    run.await.context("serving")
 }
 
 async fn wait_for_signal() {

@@ -9,7 +9,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::pool::registry::Registry as Routes;
+/// The instance and queue gauges of one callback, as read when `/metrics` is scraped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackGauges {
+    pub path: String,
+    pub starting: u32,
+    pub ready: u32,
+    pub draining: u32,
+    pub queued: usize,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathStatus {
@@ -183,17 +191,16 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with instance and queue gauges read from `routes` now.
-    pub fn render(&self, routes: &Routes) -> String {
+    /// The text exposition, with the instance and queue gauges given.
+    pub fn render(&self, gauges: &[CallbackGauges]) -> String {
         self.instances.clear();
         self.queue_depth.clear();
-        for pool in routes.pools() {
-            let path = pool.spec.path.clone();
-            let counts = pool.counts();
+        for g in gauges {
+            let path = g.path.clone();
             for (state, n) in [
-                ("starting", counts.starting),
-                ("ready", counts.ready),
-                ("draining", counts.draining),
+                ("starting", g.starting),
+                ("ready", g.ready),
+                ("draining", g.draining),
             ] {
                 self.instances
                     .get_or_create(&PathState {
@@ -204,7 +211,7 @@ impl Metrics {
             }
             self.queue_depth
                 .get_or_create(&PathLabel { path })
-                .set(i64::try_from(counts.queued).unwrap_or(i64::MAX));
+                .set(i64::try_from(g.queued).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -224,7 +231,20 @@ mod tests {
         m.invocation("hello", 200, 0.01, None);
         m.invocation("hello", 504, 1.0, Some("FUNCTION_TIMEOUT"));
         m.build(true, 3.0);
-        let text = m.render(&Routes::default());
+        let text = m.render(&[CallbackGauges {
+            path: "hello".into(),
+            ready: 2,
+            queued: 3,
+            ..CallbackGauges::default()
+        }]);
+        assert!(
+            text.contains(r#"faas_instances{path="hello",state="ready"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"faas_queue_depth{path="hello"} 3"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"faas_invocations_total{path="hello",status="200"} 1"#),
             "{text}"

@@ -8,10 +8,10 @@ usage() {
 Usage: tests/bench_proxy.sh [--help]
 
 Deploys an echo-like Python function with min_instances=1, max_instances=1 and
-concurrency=USERS, finds its container's published port (`docker port <id> 8080`,
+concurrency=CONCURRENT_USERS, finds its container's published port (`docker port <id> 8080`,
 on 127.0.0.1) and measures, with the same load tool and the same settings:
   direct   http://127.0.0.1:<container port>/
-  gateway  $FAAS_URL/api/<path>
+  gateway  $FAAS_BASE_URL/api/<path>
   nginx    an nginx reverse proxy on a free loopback port in front of the same
            container (when nginx is installed, or installable with apt-get as
            root: nginx-light, else nginx); temporary config, stopped at the end
@@ -21,12 +21,15 @@ short warm-up. Fails on any non-2xx response or socket error, or when the gatewa
 is below MIN_RATIO. Undeploys and deletes the function afterwards.
 
 Load tool: oha when installed, else wrk (apt-get install -y wrk when missing and
-root). oha sends REQUESTS requests per run; wrk runs for DURATION per run.
+root). oha sends TOTAL_REQUESTS requests per run; wrk runs for DURATION per run.
 
 Environment:
-  FAAS_URL       gateway URL (default http://127.0.0.1:8000); loopback only
-  USERS          concurrent connections (default 32)
-  REQUESTS       requests per run, oha (default 5000)
+  FAAS_BASE_URL (or FAAS_URL)
+                 gateway URL (default http://127.0.0.1:8000); loopback only
+  CONCURRENT_USERS (or USERS)
+                 concurrent connections (default 32)
+  TOTAL_REQUESTS (or REQUESTS)
+                 requests per run, oha (default 5000)
   DURATION       run time per run, wrk (default 10s)
   WARMUP         warm-up per target: requests (oha, default 500) / duration (wrk, default 2s)
   ROUNDS         rounds of direct/gateway/nginx runs; the median round counts (default 1)
@@ -43,8 +46,7 @@ USAGE
 handle_args "$@"
 
 init_faas_url
-USERS="${USERS:-32}"
-REQUESTS="${REQUESTS:-5000}"
+init_load_settings 32 5000
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-1}"
 MIN_RATIO="${MIN_RATIO:-90}"
@@ -54,7 +56,7 @@ LOAD_TIMEOUT_S="${LOAD_TIMEOUT_S:-300}"
 require_tools curl python3 docker
 require_loopback "$FAAS_URL"
 require_numbers USERS REQUESTS ROUNDS MIN_RATIO LOAD_TIMEOUT_S
-if [ "$USERS" -lt 1 ] || [ "$USERS" -gt 1000 ]; then echo "USERS must be 1..1000" >&2; exit 2; fi
+if [ "$USERS" -lt 1 ] || [ "$USERS" -gt 1000 ]; then echo "CONCURRENT_USERS (USERS) must be 1..1000" >&2; exit 2; fi
 if [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 10 ]; then echo "ROUNDS must be 1..10" >&2; exit 2; fi
 case "$NGINX" in auto | off) ;; *) echo "NGINX must be auto or off" >&2; exit 2 ;; esac
 

@@ -21,7 +21,8 @@ keep-alive connections for CHAOS_SECONDS) and, KILL_AFTER seconds in, runs
 Undeploys and deletes the function afterwards.
 
 Environment:
-  FAAS_URL            gateway URL (default http://127.0.0.1:8000); loopback only
+  FAAS_BASE_URL (or FAAS_URL)
+                      gateway URL (default http://127.0.0.1:8000); loopback only
   CHAOS_SECONDS       how long the traffic runs (default 10)
   KILL_AFTER          seconds of traffic before the kill (default 3)
   THREADS             load generator threads (default 8)
@@ -44,7 +45,7 @@ HANDLER_SLEEP_MS="${HANDLER_SLEEP_MS:-20}"
 RECOVERY_TIMEOUT_S="${RECOVERY_TIMEOUT_S:-60}"
 
 require_tools curl python3 docker
-require_loopback "$FAAS_URL" "FAAS_URL="
+require_loopback "$FAAS_URL" "gateway URL "
 require_numbers CHAOS_SECONDS KILL_AFTER THREADS HANDLER_SLEEP_MS RECOVERY_TIMEOUT_S
 [ "$KILL_AFTER" -lt "$CHAOS_SECONDS" ] || { echo "KILL_AFTER must be below CHAOS_SECONDS" >&2; exit 2; }
 if [ "$THREADS" -lt 1 ] || [ "$THREADS" -gt 64 ]; then echo "THREADS must be 1..64" >&2; exit 2; fi

@@ -393,7 +393,7 @@ ensure_binary() {
             return 1
         fi
     else
-        newer=$(find Cargo.toml Cargo.lock src migrations runtimes -newer "$BINARY" -type f -print -quit)
+        newer=$(find Cargo.toml Cargo.lock src migrations runtimes ui -newer "$BINARY" -type f -print -quit)
         [[ -z $newer ]] || note "warning: $newer is newer than $BINARY; testing the existing binary (--cargo rebuilds it)"
     fi
 }

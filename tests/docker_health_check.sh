@@ -19,13 +19,15 @@ Exits non-zero when Docker or the gateway is unhealthy (daemon unreachable,
 /health not ok, /ready not ready). Everything else is reported as INFO/WARN.
 
 Environment:
-  FAAS_URL                gateway URL (default http://127.0.0.1:8000); must be
+  FAAS_BASE_URL (or FAAS_URL)
+                          gateway URL (default http://127.0.0.1:8000); must be
                           a loopback address (127.0.0.0/8, localhost, [::1])
   FAAS_GATEWAY_ID         only report containers labelled faas.gateway=<id>
                           (default: every gateway on this daemon)
   FAAS_NETWORK            Docker network of the instances (default faas-functions)
-  FAAS_PYTHON_BASE_IMAGE  base image to look for (default python:3.12-slim and
-  FAAS_NODE_BASE_IMAGE    node:20-slim, plus locally built faas-local/* ones)
+  FAAS_PYTHON_BASE_IMAGE  base images to look for (default python:3.12-slim and
+  FAAS_NODE_BASE_IMAGE    node:20-slim, the Node one also for npm, plus locally
+  FAAS_NODE_DEPS_BASE_IMAGE  built faas-local/* ones)
 Needs: bash, curl, python3, docker.
 EOF
 }
@@ -39,7 +41,7 @@ NETWORK="${FAAS_NETWORK:-faas-functions}"
 GATEWAY_ID="${FAAS_GATEWAY_ID:-}"
 
 require_tools curl python3 docker
-require_loopback "$FAAS_URL" "FAAS_URL="
+require_loopback "$FAAS_URL" "gateway URL "
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -155,10 +157,15 @@ if [ "$docker_ok" = 1 ]; then
     fi
 
     section "Base images"
-    wanted=("${FAAS_PYTHON_BASE_IMAGE:-python:3.12-slim}" "${FAAS_NODE_BASE_IMAGE:-node:20-slim}")
+    node_base="${FAAS_NODE_BASE_IMAGE:-node:20-slim}"
+    npm_base="${FAAS_NODE_DEPS_BASE_IMAGE:-$node_base}"
+    wanted=("${FAAS_PYTHON_BASE_IMAGE:-python:3.12-slim}" "$node_base")
+    [ "$npm_base" = "$node_base" ] || wanted+=("$npm_base")
     for image in "${wanted[@]}"; do
         if size=$(docker image inspect --format '{{.Size}}' "$image" 2>/dev/null); then
             info "base image $image present ($((size / 1000 / 1000)) MB)"
+        elif [ "$image" = "$npm_base" ] && [ "$npm_base" != "$node_base" ]; then
+            warn "base image $image (npm, for Node functions with dependencies) not present: docker/base-images.sh --runtime node-deps builds it"
         else
             warn "base image $image not present (the gateway pulls or builds it on the first deploy)"
         fi

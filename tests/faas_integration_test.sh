@@ -22,7 +22,8 @@ Runs against a running faas-gateway (it starts nothing itself):
 Everything deployed uses a unique path (it-<random>) and is deleted at exit.
 
 Environment:
-  FAAS_URL      gateway URL (default http://127.0.0.1:8000); loopback only
+  FAAS_BASE_URL (or FAAS_URL)
+                gateway URL (default http://127.0.0.1:8000); loopback only
   COLD_STARTS   number of cold starts to measure (default 5; 0 skips)
   IDLE_WAIT_S   how long to wait for "idle" before each cold start (default 30)
   DEPLOY_TIMEOUT_S  limit for one synchronous deploy (default 300)
@@ -49,7 +50,7 @@ check() {
 eq2() { [ "$1" = "$2" ] && [ "$3" = "$4" ]; }
 
 require_tools curl python3 docker
-require_loopback "$FAAS_URL" "FAAS_URL="
+require_loopback "$FAAS_URL" "gateway URL "
 case "$COLD_STARTS" in '' | *[!0-9]*) echo "COLD_STARTS must be a number" >&2; exit 2 ;; esac
 
 TMP=$(mktemp -d)

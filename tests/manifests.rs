@@ -616,6 +616,7 @@ fn the_settings_come_from_the_config_map_and_the_tokens_from_an_optional_secret(
         ("FAAS_BACKEND", "kubernetes"),
         ("FAAS_KUBE_NAMESPACE", FUNCTIONS_NAMESPACE),
         ("FAAS_LOG_FORMAT", "json"),
+        ("FAAS_KUBE_CPU_REQUEST", "0.1"),
     ] {
         assert_eq!(setting(&config, name), value, "{name}");
     }

@@ -11,7 +11,7 @@ python3 runtimes/conformance_test.py
 
 echo "== shell scripts"
 if command -v shellcheck >/dev/null 2>&1; then
-    shellcheck -x start.sh tests/*.sh tests/kube/*.sh docker/*.sh .ci/run
+    shellcheck -x start.sh tests/*.sh tests/lib/*.sh tests/kube/*.sh docker/*.sh docker/lib/*.sh .ci/run
 else
     echo "shellcheck not installed: skipped"
 fi

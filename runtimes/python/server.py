@@ -406,6 +406,17 @@ def run_job():
     finish_job(stdout, response, 0)
 
 
+def exit_code_of(exc):
+    """The process exit code `sys.exit(code)` asks for: an int as is, None 0, anything else 1
+    (after printing it, as the interpreter does)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
 def main():
     mode = os.environ.get("FAAS_MODE") or "service"
     if mode not in ("service", "job", "check"):
@@ -423,7 +434,11 @@ def main():
         sys.stdout = sys.stderr  # check prints nothing on stdout, even if the module does
     try:
         func = load_handler()
-    except BaseException:  # noqa: BLE001 - syntax errors, SystemExit at import, ...
+    except SystemExit as exc:
+        # `sys.exit(7)` at import: the function's own exit code is what the gateway reports.
+        traceback.print_exc()
+        hard_exit(exit_code_of(exc))
+    except BaseException:  # noqa: BLE001 - syntax errors, import errors, ...
         traceback.print_exc()
         hard_exit(1)
     sys.stdout = real_stdout

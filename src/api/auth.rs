@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::model::ErrorCode;
 
 /// Whether the request's `Authorization: Bearer …` equals `token`.

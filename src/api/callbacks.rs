@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorEnvelope};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::executor::LogLine;
 use crate::model::{CallbackView, Revision};
 
@@ -33,7 +33,7 @@ pub struct LogList {
 #[utoipa::path(get, path = "/callbacks", responses((status = 200, body = CallbackList, description = "every callback")), tag = "callbacks")]
 pub async fn list(State(app): State<AppState>) -> Result<Json<CallbackList>, ApiError> {
     Ok(Json(CallbackList {
-        callbacks: app.deployer.list().await?,
+        callbacks: app.queries.list().await?,
     }))
 }
 
@@ -44,7 +44,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path(path): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    Ok(Json(app.deployer.get(&path).await?))
+    Ok(Json(app.queries.get(&path).await?))
 }
 
 /// A callback's revisions, newest first.
@@ -55,7 +55,7 @@ pub async fn revisions(
     Path(path): Path<String>,
 ) -> Result<Json<RevisionList>, ApiError> {
     Ok(Json(RevisionList {
-        revisions: app.deployer.revisions(&path).await?,
+        revisions: app.queries.revisions(&path).await?,
     }))
 }
 
@@ -70,7 +70,7 @@ pub async fn logs(
 ) -> Result<Json<LogList>, ApiError> {
     let tail = tail_param(query.as_deref())?;
     Ok(Json(LogList {
-        lines: app.deployer.logs(&path, tail).await?,
+        lines: app.queries.logs(&path, tail).await?,
     }))
 }
 

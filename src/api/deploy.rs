@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorEnvelope};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::deployer::DeployOutcome;
 use crate::model::{CallbackView, DeployAction, ErrorCode, SpecError, parse_deploy};
 
@@ -70,12 +70,13 @@ pub async fn deploy(State(app): State<AppState>, req: Request) -> Result<Respons
     match action {
         DeployAction::Undeploy { path } => {
             tracing::Span::current().record("callback.path", path.as_str());
-            let view = app.deployer.undeploy(&path).await?;
-            Ok((StatusCode::OK, Json(view)).into_response())
+            let rec = app.deployer.undeploy(&path).await?;
+            Ok((StatusCode::OK, Json(app.queries.view(&rec))).into_response())
         }
         DeployAction::Deploy(spec) => {
             tracing::Span::current().record("callback.path", spec.path.as_str());
-            let (view, outcome) = app.deployer.deploy(*spec, wait).await?;
+            let (rec, outcome) = app.deployer.deploy(*spec, wait).await?;
+            let view = app.queries.view(&rec);
             let status = match outcome {
                 DeployOutcome::Created => StatusCode::CREATED,
                 DeployOutcome::Updated => StatusCode::OK,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use super::error::{ApiError, ErrorEnvelope};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::model::Invocation;
 
 /// One asynchronous invocation: its status and, once finished, its response or error.

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorEnvelope};
 use super::request_id::RequestId;
-use crate::app::AppState;
-use crate::invoker::CallMeta;
+use super::state::AppState;
+use crate::proxy::CallMeta;
 
 /// Calls a callback's function: every method; the function sees `/<rest>`, the query, the
 /// headers and the body, streamed, and its response comes back unchanged.
@@ -61,7 +61,7 @@ pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
         return accept_async(&app, &path, req, &meta).await;
     }
     let started = std::time::Instant::now();
-    let (resp, code) = match app.invoker.invoke(&path, req, meta).await {
+    let (resp, code) = match app.proxy.invoke(&path, req, meta).await {
         Ok(resp) => {
             // The runtime marks an unhandled exception; a function's own 5xx is no error.
             let code = resp

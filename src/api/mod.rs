@@ -10,13 +10,15 @@ mod invoke;
 mod openapi;
 mod ops;
 pub mod request_id;
+pub mod state;
+mod ui;
 
 use axum::Router;
 use axum::routing::{any, get, post};
 
-use crate::app::AppState;
 use crate::model::ErrorCode;
 use error::ApiError;
+use state::AppState;
 
 pub use openapi::ApiDoc;
 
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/openapi.json", get(ops::openapi))
         .route("/metrics", get(ops::metrics))
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::app::AppState;
+use super::state::AppState;
 
 /// `GET /health` body.
 #[derive(Serialize, ToSchema)]
@@ -96,6 +96,6 @@ pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoRe
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(&app.registry),
+        app.metrics.render(&app.gauges()),
     )
 }

@@ -2,6 +2,7 @@
 //! Pure: no Docker here, so layout and tagging are unit-tested.
 
 use include_dir::{Dir, include_dir};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::{CallbackSpec, Runtime};
@@ -50,6 +51,36 @@ fn entries(spec: &CallbackSpec) -> Vec<(String, Vec<u8>)> {
     }
     entries.sort();
     entries
+}
+
+/// Whether building `spec` runs npm, decided as the Node Dockerfile decides it: its
+/// `package.json` has at least one entry under `dependencies` or `optionalDependencies`.
+/// Such a build needs a base image with npm; every other Node build does not.
+///
+/// A `package.json` that does not parse counts as none: the build on the plain base then
+/// fails on it with the parser's own message.
+pub fn runs_npm(spec: &CallbackSpec) -> bool {
+    if spec.runtime != Runtime::Node {
+        return false;
+    }
+    let Some(text) = spec.files.get(Runtime::Node.manifest()) else {
+        return false;
+    };
+    // Node's `require` skips a byte-order mark; serde_json does not.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Ok(Value::Object(manifest)) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    // `Object.assign({}, deps, optionalDeps)` in the Dockerfile counts the keys of objects,
+    // and the indices of arrays and strings.
+    ["dependencies", "optionalDependencies"]
+        .iter()
+        .any(|key| match manifest.get(*key) {
+            Some(Value::Object(entries)) => !entries.is_empty(),
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(Value::String(text)) => !text.is_empty(),
+            _ => false,
+        })
 }
 
 /// Builds the context for `spec` on `base_image`, tagged under `repository`.
@@ -157,6 +188,40 @@ mod tests {
         ));
         assert_eq!(files["deps/package.json"], "{}");
         assert!(!files.contains_key("deps/requirements.txt"));
+    }
+
+    #[test]
+    fn node_runs_npm_only_when_package_json_declares_dependencies() {
+        let node = |manifest: &str| spec(Runtime::Node, &[("package.json", manifest)]);
+        assert!(runs_npm(&node(
+            r#"{"dependencies": {"left-pad": "1.3.0"}}"#
+        )));
+        assert!(runs_npm(&node(r#"{"optionalDependencies": {"x": "1"}}"#)));
+        assert!(runs_npm(&node(
+            "\u{feff}{\"dependencies\": {\"x\": \"1\"}}"
+        )));
+        assert!(!runs_npm(&node("{}")));
+        assert!(!runs_npm(&node(r#"{"name": "f", "dependencies": {}}"#)));
+        assert!(!runs_npm(&node(
+            r#"{"devDependencies": {"jest": "29"}, "peerDependencies": {"x": "1"}}"#
+        )));
+        assert!(!runs_npm(&node(r#"{"dependencies": null}"#)));
+        assert!(!runs_npm(&spec(Runtime::Node, &[("handler.js", "X")])));
+    }
+
+    #[test]
+    fn an_unparsable_package_json_runs_no_npm_so_the_build_reports_the_parse_error() {
+        let broken = spec(Runtime::Node, &[("package.json", "{\"dependencies\": {")]);
+        assert!(!runs_npm(&broken));
+    }
+
+    #[test]
+    fn python_never_runs_npm_even_with_a_file_named_package_json() {
+        let python = spec(
+            Runtime::Python,
+            &[("package.json", r#"{"dependencies": {"x": "1"}}"#)],
+        );
+        assert!(!runs_npm(&python));
     }
 
     #[test]

@@ -10,9 +10,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 
 use super::{BuildContext, BuildError, ImageBuilder};
-use crate::executor::ExecutorError;
-use crate::executor::docker::DockerConn;
-use crate::executor::docker::conn::is_not_found;
+use crate::daemon::{self, DaemonError, DockerConn, is_not_found};
 
 /// Lines of build output kept for `details.log`.
 const LOG_TAIL_LINES: usize = 60;
@@ -29,7 +27,7 @@ impl DockerBuilder {
     }
 }
 
-fn unavailable(e: ExecutorError) -> BuildError {
+fn unavailable(e: DaemonError) -> BuildError {
     BuildError::Unavailable(e.to_string())
 }
 
@@ -46,7 +44,7 @@ impl ImageBuilder for DockerBuilder {
         match docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(unavailable(crate::executor::docker::conn::map_err(e))),
+            Err(e) => Err(unavailable(daemon::map_err(e))),
         }
     }
 
@@ -79,8 +77,8 @@ impl ImageBuilder for DockerBuilder {
                     return Err(failed(error, &log, &ctx.base_image));
                 }
                 Err(e) => {
-                    return Err(match crate::executor::docker::conn::map_err(e) {
-                        e @ ExecutorError::Unavailable { .. } => unavailable(e),
+                    return Err(match daemon::map_err(e) {
+                        e @ DaemonError::Unreachable(_) => unavailable(e),
                         e => failed(e.to_string(), &log, &ctx.base_image),
                     });
                 }
@@ -111,8 +109,8 @@ impl ImageBuilder for DockerBuilder {
                     return Err(push_failed(image, error, &log));
                 }
                 Err(e) => {
-                    return Err(match crate::executor::docker::conn::map_err(e) {
-                        e @ ExecutorError::Unavailable { .. } => unavailable(e),
+                    return Err(match daemon::map_err(e) {
+                        e @ DaemonError::Unreachable(_) => unavailable(e),
                         e => push_failed(image, e.to_string(), &log),
                     });
                 }

@@ -1,26 +1,29 @@
 //! The deploy path: validate → record → build (or reuse) the image → start the new revision →
-//! commit it → move traffic → drain the old revision.
+//! commit it → move traffic → drain the old revision. Undeploy, delete and the reconcile
+//! after a restart are in `undeploy.rs` and `reconcile.rs`; what failures and recoveries the
+//! revisions report is written into the records by `records.rs`.
 
-mod lifecycle;
-mod locks;
+mod reconcile;
+mod records;
+mod undeploy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use tokio_util::task::TaskTracker;
 
 use crate::builder::{BuildError, Images};
 use crate::executor::{Backends, ExecutorError};
-use crate::model::{
-    CallbackRecord, CallbackSpec, CallbackState, CallbackView, ErrorCode, FieldErrors, LastError,
-    Mode,
-};
-use crate::pool::registry::{Registry, Route};
-use crate::pool::{Pool, PoolDeps, PoolEvent, StartError};
+use crate::jobs::Jobs;
+use crate::keyed_locks::KeyedLocks;
+use crate::launcher::{Launcher, StartError};
+use crate::model::{CallbackRecord, CallbackSpec, CallbackState, FieldErrors, Mode};
+use crate::pool::Pool;
+use crate::routes::{Revision, Route, RouteTable, Runner};
 use crate::store::{Store, StoreError};
 
-use locks::DeployLocks;
+pub use records::last_error_of;
 
 /// Errors of deploy, undeploy and delete.
 #[derive(Debug, thiserror::Error)]
@@ -59,29 +62,33 @@ pub enum DeployOutcome {
 /// Deploys, undeploys and reconciles callbacks.
 pub struct Deployer {
     store: Store,
-    registry: Arc<Registry>,
+    routes: Arc<RouteTable>,
     backends: Backends,
     images: Images,
-    pool_deps: PoolDeps,
-    locks: DeployLocks,
+    launcher: Launcher,
+    /// One deploy, undeploy or delete at a time per path: a second one is refused (409).
+    locks: KeyedLocks,
+    tasks: TaskTracker,
 }
 
 impl Deployer {
-    /// A deployer over the given parts; `pool_deps` is completed per callback with the
-    /// executor of its backend.
+    /// A deployer over the given parts; `launcher` is used on each callback's backend.
     pub fn new(
         store: Store,
-        registry: Arc<Registry>,
+        routes: Arc<RouteTable>,
         backends: Backends,
-        pool_deps: PoolDeps,
+        images: Images,
+        launcher: Launcher,
+        tasks: TaskTracker,
     ) -> Arc<Self> {
         Arc::new(Deployer {
             store,
-            registry,
+            routes,
             backends,
-            images: pool_deps.images.clone(),
-            pool_deps,
-            locks: DeployLocks::default(),
+            images,
+            launcher,
+            locks: KeyedLocks::default(),
+            tasks,
         })
     }
 
@@ -90,18 +97,18 @@ impl Deployer {
         self: &Arc<Self>,
         spec: CallbackSpec,
         wait: bool,
-    ) -> Result<(CallbackView, DeployOutcome), DeployError> {
-        self.deps_for(&spec)?;
+    ) -> Result<(CallbackRecord, DeployOutcome), DeployError> {
+        self.launcher_for(&spec)?;
         let guard = self
             .locks
             .try_lock(&spec.path)
             .ok_or_else(|| DeployError::InProgress(spec.path.clone()))?;
         let existing = self.store.callback(&spec.path).await?;
-        if let Some(rec) = &existing
+        if let Some(rec) = existing.clone()
             && rec.state.is_serving()
             && rec.spec == spec
         {
-            return Ok((self.view(rec), DeployOutcome::Updated));
+            return Ok((rec, DeployOutcome::Updated));
         }
         let created = match &existing {
             None => {
@@ -119,20 +126,20 @@ impl Deployer {
                 false
             }
         };
-        if self.registry.pool(&spec.path).is_none() {
-            self.registry.set(&spec.path, Route::NotReady);
+        if self.routes.revision(&spec.path).is_none() {
+            self.routes.set(&spec.path, Route::NotReady);
         }
         if !wait {
             let this = Arc::clone(self);
             let spec_bg = spec.clone();
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 let _guard = guard;
                 if let Err(e) = this.roll_out(spec_bg).await {
                     tracing::warn!(error = %e, "background deploy failed");
                 }
             });
             let rec = self.record(&spec.path).await?;
-            return Ok((self.view(&rec), DeployOutcome::Accepted));
+            return Ok((rec, DeployOutcome::Accepted));
         }
         let rec = self.roll_out(spec).await?;
         drop(guard);
@@ -141,7 +148,7 @@ impl Deployer {
         } else {
             DeployOutcome::Updated
         };
-        Ok((self.view(&rec), outcome))
+        Ok((rec, outcome))
     }
 
     /// Build, start, commit, switch; on failure records `last_error` and leaves the serving
@@ -167,12 +174,12 @@ impl Deployer {
         self.store
             .set_state(&path, CallbackState::Starting, None)
             .await?;
-        let revision = self.store.next_revision(&path).await?;
-        let pool = Pool::new(spec.clone(), revision, image.clone(), self.deps_for(&spec)?);
-        let started = match spec.mode {
+        let number = self.store.next_revision(&path).await?;
+        let revision = self.revision(Arc::new(spec.clone()), number, image.clone())?;
+        let started = match &revision.runner {
             // Job mode keeps no instances: check once that the handler imports.
-            Mode::Job => pool.check().await,
-            Mode::Service => pool.start_initial(spec.min_instances.max(1)).await,
+            Runner::Jobs(jobs) => jobs.check().await,
+            Runner::Warm(pool) => pool.start_initial(spec.min_instances.max(1)).await,
         };
         started.map_err(|source| match source {
             StartError::Backend(e) => DeployError::Backend(e),
@@ -185,17 +192,43 @@ impl Deployer {
             .store
             .commit_revision(&spec, &image, CallbackState::Ready)
             .await?;
-        if let Some(Route::Serving(old)) = self.registry.set(&path, Route::Serving(pool)) {
+        let serving = Route::Serving(Arc::new(revision));
+        if let Some(Route::Serving(old)) = self.routes.set(&path, serving) {
             let moved = old.spec.backend != spec.backend;
-            self.retire(
-                old,
-                revision,
-                Some(image),
-                moved.then(|| self.backends.clone()),
-            );
+            self.retire(old, number, Some(image), moved);
         }
-        tracing::info!(callback.path = %path, revision, "revision serving");
+        tracing::info!(callback.path = %path, revision = number, "revision serving");
         Ok(rec)
+    }
+
+    /// A revision of `spec`, ready to start, on its backend.
+    fn revision(
+        &self,
+        spec: Arc<CallbackSpec>,
+        number: u64,
+        image: String,
+    ) -> Result<Revision, DeployError> {
+        let launcher = self.launcher_for(&spec)?;
+        let runner = match spec.mode {
+            Mode::Service => Runner::Warm(Pool::new(
+                Arc::clone(&spec),
+                number,
+                image.clone(),
+                launcher,
+            )),
+            Mode::Job => Runner::Jobs(Jobs::new(
+                Arc::clone(&spec),
+                number,
+                image.clone(),
+                launcher,
+            )),
+        };
+        Ok(Revision {
+            spec,
+            number,
+            image,
+            runner,
+        })
     }
 
     /// Drains a replaced revision in the background, then drops images no longer used. When
@@ -203,26 +236,25 @@ impl Deployer {
     /// goes too.
     fn retire(
         &self,
-        old: Arc<Pool>,
+        old: Arc<Revision>,
         new_revision: u64,
         keep_image: Option<String>,
-        moved: Option<Backends>,
+        moved: bool,
     ) {
         let images = self.images.clone();
         let grace = Duration::from_millis(old.spec.timeout_ms) + Duration::from_secs(1);
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             old.drain(grace).await;
             let path = &old.spec.path;
             let executor = Arc::clone(old.executor());
             // Moved: nothing of the callback stays on the old backend; else only the new
             // revision's objects stay.
-            let keep = match moved {
-                Some(_) => BTreeMap::new(),
-                None => BTreeMap::from([(path.clone(), new_revision)]),
+            let keep = if moved {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(path.clone(), new_revision)])
             };
-            if moved.is_some()
-                && let Err(e) = lifecycle::remove_instances_of(executor.as_ref(), path).await
-            {
+            if moved && let Err(e) = undeploy::remove_instances_of(executor.as_ref(), path).await {
                 tracing::warn!(callback.path = %path, error = %e, "cannot clean the old backend");
             }
             if let Err(e) = executor.retire(Some(path), &keep).await {
@@ -234,59 +266,14 @@ impl Deployer {
     }
 
     async fn record_failure(&self, path: &str, e: &DeployError) {
-        let code = match e {
-            DeployError::Build { .. } => ErrorCode::BuildFailed,
-            DeployError::Startup { .. } => ErrorCode::StartupFailed,
-            DeployError::Backend(_) => ErrorCode::BackendUnavailable,
-            _ => ErrorCode::InternalError,
-        };
-        let last = LastError {
-            code,
-            message: e.to_string(),
-            at: Utc::now(),
-        };
-        let state = if self.registry.pool(path).is_some() {
+        let last = last_error_of(e);
+        let state = if self.routes.revision(path).is_some() {
             CallbackState::Ready
         } else {
             CallbackState::Failed
         };
         if let Err(err) = self.store.set_state(path, state, Some(&last)).await {
             tracing::error!(callback.path = %path, error = %err, "cannot record a failed deploy");
-        }
-    }
-
-    /// Writes what pools report (deaths, failed starts, recoveries) into the records, until
-    /// the channel closes.
-    pub async fn record_pool_events(
-        &self,
-        mut events: tokio::sync::mpsc::UnboundedReceiver<PoolEvent>,
-    ) {
-        while let Some(event) = events.recv().await {
-            let result = match &event {
-                PoolEvent::Failed {
-                    path,
-                    revision,
-                    error,
-                    crash_loop,
-                } => {
-                    let state = if *crash_loop {
-                        CallbackState::CrashLoop
-                    } else {
-                        CallbackState::Ready
-                    };
-                    self.store
-                        .record_runtime_state(path, *revision, state, Some(error))
-                        .await
-                }
-                PoolEvent::Recovered { path, revision } => {
-                    self.store
-                        .record_runtime_state(path, *revision, CallbackState::Ready, None)
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::error!(error = %e, ?event, "cannot record a pool event");
-            }
         }
     }
 
@@ -297,9 +284,8 @@ impl Deployer {
             .ok_or_else(|| DeployError::NotFound(path.to_owned()))
     }
 
-    /// What a pool of `spec` needs, with the executor of its backend (422 when that backend
-    /// is not configured here).
-    fn deps_for(&self, spec: &CallbackSpec) -> Result<PoolDeps, DeployError> {
+    /// The launcher on `spec`'s backend (422 when that backend is not configured here).
+    fn launcher_for(&self, spec: &CallbackSpec) -> Result<Launcher, DeployError> {
         let executor = self.backends.get(spec.backend).ok_or_else(|| {
             DeployError::Invalid(FieldErrors::from([(
                 "backend".to_owned(),
@@ -309,37 +295,7 @@ impl Deployer {
                 ),
             )]))
         })?;
-        Ok(PoolDeps {
-            executor: Arc::clone(executor),
-            ..self.pool_deps.clone()
-        })
-    }
-
-    /// The API resource of a record, with live instances.
-    pub fn view(&self, rec: &CallbackRecord) -> CallbackView {
-        let pool = self
-            .registry
-            .pool(&rec.spec.path)
-            .filter(|p| p.revision == rec.revision);
-        let looping = pool.as_ref().is_some_and(|p| p.crash_looping());
-        let starting = pool.as_ref().is_some_and(|p| p.counts().starting > 0);
-        let instances = pool.map(|p| p.instances()).unwrap_or_default();
-        let mut view = CallbackView::new(rec, instances);
-        if looping && view.state.is_serving() {
-            view.state = CallbackState::CrashLoop;
-        }
-        if view.state == CallbackState::Ready
-            && view.instances.is_empty()
-            && rec.spec.mode == Mode::Service
-        {
-            // Zero instances with one on its way (a cold start, a replacement) is no idle.
-            view.state = if starting {
-                CallbackState::Starting
-            } else {
-                CallbackState::Idle
-            };
-        }
-        view
+        Ok(self.launcher.on(Arc::clone(executor)))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where instances run, in the gateway's own vocabulary. The pool, deployer and invoker talk to
+//! Where instances run, in the gateway's own vocabulary. The pool, deployer and proxy talk to
 //! this trait only; `docker/` implements it with bollard, `kubernetes/` with kube.
 
 pub mod docker;
@@ -8,13 +8,14 @@ mod labels;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::model::Backend;
+use crate::model::{Backend, ErrorCode};
 use utoipa::ToSchema;
 
 pub use labels::{
@@ -45,9 +46,45 @@ pub enum ExecutorError {
         resource: String,
         message: String,
     },
+    /// No node can take the instance (a Kubernetes pod the scheduler marks `Unschedulable`):
+    /// `reason` is the scheduler's message.
+    #[error("no node can run it: {reason}")]
+    Unschedulable { reason: String },
+    /// The instance neither ran nor failed within the start timeout (a pod stuck pending for a
+    /// reason that is not an error of its own); `reason` is the last word of the backend.
+    #[error("it did not start in time: {reason}")]
+    NotStarted { reason: String },
     /// Anything else the backend refused.
     #[error("{0}")]
     Other(String),
+}
+
+impl From<crate::daemon::DaemonError> for ExecutorError {
+    fn from(e: crate::daemon::DaemonError) -> Self {
+        match e {
+            crate::daemon::DaemonError::Unreachable(reason) => ExecutorError::Unavailable {
+                backend: "docker",
+                reason,
+            },
+            crate::daemon::DaemonError::Refused(message) => ExecutorError::Other(message),
+        }
+    }
+}
+
+impl ExecutorError {
+    /// The contract's error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ExecutorError::Unavailable { .. } => ErrorCode::BackendUnavailable,
+            ExecutorError::ImageMissing { .. } | ExecutorError::ImagePull { .. } => {
+                ErrorCode::ImagePullFailed
+            }
+            ExecutorError::Forbidden { .. } => ErrorCode::BackendForbidden,
+            ExecutorError::Unschedulable { .. } => ErrorCode::InsufficientCapacity,
+            ExecutorError::NotStarted { .. } => ErrorCode::StartupFailed,
+            ExecutorError::Other(_) => ErrorCode::InternalError,
+        }
+    }
 }
 
 /// What an instance needs to start.
@@ -80,6 +117,9 @@ pub struct ObservedInstance {
     pub running: bool,
     /// When it stopped, for one that is not running.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Not running, but the backend restarts it in place (a pod's container between two
+    /// runs): it is still one of the revision's instances.
+    pub restarting: bool,
     /// A job-mode container (never adopted as a service instance).
     pub job: bool,
 }
@@ -97,23 +137,51 @@ pub struct JobOutcome {
     pub log: String,
 }
 
-/// An instance of this gateway stopped (reported as it happens).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceExit {
-    pub id: String,
+/// How an instance's process stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
     pub exit_code: i64,
+    /// The kernel killed it for exceeding its memory limit.
     pub oom_killed: bool,
+    /// The backend restarts it in place (a Kubernetes pod's container): the same instance
+    /// comes back by itself, and no other is needed for it.
+    pub restarting: bool,
+    /// How often it had been restarted in place before this exit (0 on Docker).
+    pub restarts: u32,
+}
+
+impl Exit {
+    /// An exit of an instance that is not restarted (a Docker container, a deleted pod).
+    pub fn for_good(exit_code: i64, oom_killed: bool) -> Self {
+        Exit {
+            exit_code,
+            oom_killed,
+            restarting: false,
+            restarts: 0,
+        }
+    }
+}
+
+/// What happens to an instance of this gateway, reported as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceEvent {
+    /// Its process stopped (or it was deleted behind the gateway's back).
+    Exited { id: String, exit: Exit },
+    /// An instance restarting in place keeps crashing and the backend backs off its restarts
+    /// (Kubernetes' CrashLoopBackOff): the next restart is in `retry_after`.
+    BackingOff { id: String, retry_after: Duration },
+    /// An instance that restarted in place is ready to serve again.
+    Ready { id: String },
 }
 
 /// How an instance stands, from the backend's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceStatus {
     Running,
-    /// It stopped; `oom_killed` when the kernel killed it for its memory limit.
-    Exited {
-        exit_code: i64,
-        oom_killed: bool,
-    },
+    /// It runs again after stopping and being restarted in place; `Exit` is its last stop.
+    Restarted(Exit),
+    /// It stopped (and may be coming back, see [`Exit::restarting`]).
+    Exited(Exit),
     /// The backend no longer knows it.
     Gone,
 }
@@ -148,6 +216,16 @@ impl LogLine {
     }
 }
 
+/// How an instance's id is shown: a Docker container id (64 hex digits) as its 12-digit short
+/// form, anything else (a pod's name) whole.
+pub fn short_id(id: &str) -> &str {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..12]
+    } else {
+        id
+    }
+}
+
 /// Which output a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -167,9 +245,9 @@ pub trait Executor: Send + Sync + 'static {
     async fn remove(&self, id: &str) -> Result<(), ExecutorError>;
     /// Kills an instance but keeps it, so its output can still be read.
     async fn stop(&self, id: &str) -> Result<(), ExecutorError>;
-    /// Sends every exit of this gateway's instances to `tx` as it happens, until the backend's
-    /// event stream ends (an error when it broke).
-    async fn watch(&self, tx: mpsc::Sender<InstanceExit>) -> Result<(), ExecutorError>;
+    /// Sends what happens to this gateway's instances (exits, restarts in place) to `tx` as it
+    /// happens, until the backend's event stream ends (an error when it broke).
+    async fn watch(&self, tx: mpsc::Sender<InstanceEvent>) -> Result<(), ExecutorError>;
     /// How an instance stands.
     async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError>;
     /// Every instance carrying the gateway's labels, running or not.
@@ -180,7 +258,7 @@ pub trait Executor: Send + Sync + 'static {
         &self,
         spec: &InstanceSpec,
         event: &str,
-        timeout: std::time::Duration,
+        timeout: Duration,
     ) -> Result<JobOutcome, ExecutorError>;
     /// Deletes what the backend keeps per revision besides instances (on Kubernetes, the
     /// Deployment and Service) for `callback` (every callback when `None`), except the

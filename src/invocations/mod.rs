@@ -2,6 +2,7 @@
 //! its `202`, run by a pool of workers with the callback's normal limits, and its result kept
 //! for a retention period (and POSTed to `X-Callback-Url` when given).
 
+mod callback_url;
 mod delivery;
 mod worker;
 
@@ -13,9 +14,10 @@ use http::Request;
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::invoker::{CallMeta, InvokeError, Invoker};
 use crate::model::{Invocation, StoredBody, StoredRequest};
+use crate::proxy::{CallMeta, InvokeError, Proxy};
 use crate::store::{Store, StoreError};
 
 /// Header naming where to POST the finished invocation.
@@ -36,17 +38,21 @@ pub fn wants_async(req: &Request<Body>) -> bool {
 pub enum InvocationError {
     #[error("no invocation {0}")]
     NotFound(String),
-    #[error("X-Callback-Url must be an absolute http(s) URL")]
-    BadCallbackUrl,
+    #[error("X-Callback-Url {0}")]
+    BadCallbackUrl(String),
     #[error(transparent)]
     Invoke(#[from] InvokeError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+pub use callback_url::Deny as CallbackDeny;
+
 /// Settings of the async machinery.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AsyncConfig {
+    /// Where callbacks may not go (`FAAS_CALLBACK_DENY`).
+    pub deny: CallbackDeny,
     pub workers: usize,
     pub retention: Duration,
     pub max_body_bytes: u64,
@@ -55,24 +61,37 @@ pub struct AsyncConfig {
 /// Accepts, runs and reports asynchronous invocations.
 pub struct Invocations {
     store: Store,
-    invoker: Arc<Invoker>,
+    proxy: Arc<Proxy>,
     config: AsyncConfig,
     wake: Notify,
     http: reqwest::Client,
+    /// Where deliveries run, so shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 impl Invocations {
-    /// The service over `store` and `invoker`.
-    pub fn new(store: Store, invoker: Arc<Invoker>, config: AsyncConfig) -> Arc<Self> {
+    /// The service over `store` and `proxy`.
+    pub fn new(
+        store: Store,
+        proxy: Arc<Proxy>,
+        config: AsyncConfig,
+        tasks: TaskTracker,
+    ) -> Arc<Self> {
         Arc::new(Invocations {
             store,
-            invoker,
-            config,
+            proxy,
+            config: config.clone(),
             wake: Notify::new(),
+            // No redirect is followed, and only addresses the deny list allows are dialled.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(callback_url::DenyingResolver::new(
+                    config.deny.clone(),
+                )))
                 .build()
                 .unwrap_or_default(),
+            tasks,
         })
     }
 
@@ -85,18 +104,22 @@ impl Invocations {
         meta: &CallMeta,
     ) -> Result<Invocation, InvocationError> {
         // Unknown, undeployed or not-ready callbacks answer at once, before anything is queued.
-        self.invoker.check_route(path)?;
-        let callback_url = req
-            .headers()
-            .get(CALLBACK_URL_HEADER)
-            .map(|v| v.to_str().map(str::to_owned))
-            .transpose()
-            .map_err(|_| InvocationError::BadCallbackUrl)?;
-        if let Some(url) = &callback_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(InvocationError::BadCallbackUrl);
-        }
+        self.proxy.check_route(path)?;
+        let callback_url = match req.headers().get(CALLBACK_URL_HEADER) {
+            None => None,
+            Some(v) => {
+                let text = v
+                    .to_str()
+                    .map_err(|_| InvocationError::BadCallbackUrl("is not readable text".into()))?;
+                let url = self
+                    .config
+                    .deny
+                    .check(text)
+                    .await
+                    .map_err(InvocationError::BadCallbackUrl)?;
+                Some(url.to_string())
+            }
+        };
         let (parts, body) = req.into_parts();
         let limit = usize::try_from(self.config.max_body_bytes).unwrap_or(usize::MAX);
         let bytes = http_body_util::Limited::new(body, limit)

@@ -1,4 +1,4 @@
-//! Workers: claim the oldest queued invocation, replay it through the invoker, store the
+//! Workers: claim the oldest queued invocation, replay it through the proxy, store the
 //! result; and the pruner of old results.
 
 use std::sync::Arc;
@@ -9,11 +9,12 @@ use http::Request;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Invocations;
-use crate::api::error::ApiError;
-use crate::invoker::CallMeta;
+use crate::failure::Failure;
 use crate::model::{StoredBody, StoredResponse};
+use crate::proxy::CallMeta;
 use crate::store::Claimed;
 
 /// How often idle workers look for work they were not woken for (e.g. requeued at start).
@@ -42,7 +43,10 @@ impl Invocations {
 
     async fn execute(self: &Arc<Self>, c: Claimed) {
         let span = tracing::info_span!("invocation", invocation.id = %c.id, request_id = %c.request.request_id, callback.path = %c.path);
-        let _enter = span.enter();
+        self.execute_in_span(c).instrument(span).await;
+    }
+
+    async fn execute_in_span(self: &Arc<Self>, c: Claimed) {
         let (response, error) = self.replay(&c).await;
         let finished = self
             .store
@@ -53,7 +57,9 @@ impl Invocations {
                 tracing::info!(status = inv.status.as_str(), "invocation finished");
                 if let Some(url) = c.callback_url {
                     let this = Arc::clone(self);
-                    tokio::spawn(async move { this.deliver(&inv, &url).await });
+                    let span = tracing::Span::current();
+                    self.tasks
+                        .spawn(async move { this.deliver(&inv, &url).await }.instrument(span));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot store an invocation's result"),
@@ -72,27 +78,23 @@ impl Invocations {
         }
         let req = match builder.body(Body::from(r.body.bytes())) {
             Ok(req) => req,
-            Err(e) => return (None, Some(ApiError::internal(&e).error_object())),
+            Err(e) => return (None, Some(Failure::internal(&e).error_object())),
         };
         let meta = CallMeta {
             request_id: r.request_id.clone(),
             client_ip: r.client_ip.as_deref().and_then(|ip| ip.parse().ok()),
         };
-        let resp = match self.invoker.invoke(&c.path, req, meta).await {
+        let resp = match self.proxy.invoke(&c.path, req, meta).await {
             Ok(resp) => resp,
-            Err(e) => return (None, Some(ApiError::from(e).error_object())),
+            Err(e) => return (None, Some(Failure::from(e).error_object())),
         };
         let (parts, body) = resp.into_parts();
         let bytes = match body.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) => return (None, Some(ApiError::internal(&e).error_object())),
+            Err(e) => return (None, Some(Failure::internal(&e).error_object())),
         };
         if parts.headers.contains_key("x-faas-error") {
-            let error = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").cloned())
-                .unwrap_or_else(|| serde_json::json!({"code": "FUNCTION_ERROR", "message": "the function raised", "details": {}}));
-            return (None, Some(error));
+            return (None, Some(function_error(&bytes)));
         }
         let mut headers = std::collections::BTreeMap::new();
         for name in parts.headers.keys() {
@@ -133,5 +135,35 @@ impl Invocations {
                 Err(e) => tracing::warn!(error = %e, "cannot prune invocations"),
             }
         }
+    }
+}
+
+/// The runtime's FUNCTION_ERROR document as the invocation's `error`, always with `details`.
+fn function_error(body: &[u8]) -> Value {
+    let mut error = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").cloned())
+        .filter(Value::is_object)
+        .unwrap_or_else(
+            || serde_json::json!({"code": "FUNCTION_ERROR", "message": "the function raised"}),
+        );
+    if let Some(e) = error.as_object_mut() {
+        e.entry("details").or_insert_with(|| serde_json::json!({}));
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_error;
+
+    #[test]
+    fn a_function_error_always_has_details() {
+        let e = function_error(br#"{"error":{"code":"FUNCTION_ERROR","message":"ValueError: x"}}"#);
+        assert_eq!(e["details"], serde_json::json!({}));
+        assert_eq!(e["message"], "ValueError: x");
+        let e = function_error(b"not json");
+        assert_eq!(e["code"], "FUNCTION_ERROR");
+        assert!(e["details"].is_object());
     }
 }

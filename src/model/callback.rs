@@ -59,7 +59,27 @@ impl CallbackState {
 pub struct LastError {
     pub code: ErrorCode,
     pub message: String,
+    /// What is known of it: an instance's `exit_code` and the tail of its output (`log`), …
+    #[serde(default = "empty_details")]
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
     pub at: DateTime<Utc>,
+}
+
+fn empty_details() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl LastError {
+    /// A failure now, with nothing more to say than `message`.
+    pub fn now(code: ErrorCode, message: impl Into<String>) -> Self {
+        LastError {
+            code,
+            message: message.into(),
+            details: empty_details(),
+            at: Utc::now(),
+        }
+    }
 }
 
 /// A callback as stored: its current definition and where it stands.

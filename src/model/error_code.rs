@@ -26,25 +26,68 @@ pub enum ErrorCode {
     BackendUnavailable,
     BackendForbidden,
     FunctionTimeout,
+    InsufficientCapacity,
     RouteNotFound,
+    MethodNotAllowed,
+    NamespaceNotFound,
+    NamespaceExists,
+    PathTaken,
+    QuotaExceeded,
     InternalError,
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the contract's table.
+    pub const ALL: [ErrorCode; 27] = {
+        use ErrorCode::*;
+        [
+            InvalidRequest,
+            ValidationFailed,
+            Unauthorized,
+            CallbackNotFound,
+            CallbackNotDeployed,
+            InvocationNotFound,
+            CallbackNotReady,
+            DeployInProgress,
+            PayloadTooLarge,
+            BuildFailed,
+            StartupFailed,
+            TooManyRequests,
+            FunctionCrashed,
+            FunctionOomKilled,
+            ImagePullFailed,
+            FunctionCrashLoop,
+            BackendUnavailable,
+            InsufficientCapacity,
+            BackendForbidden,
+            FunctionTimeout,
+            RouteNotFound,
+            MethodNotAllowed,
+            NamespaceNotFound,
+            NamespaceExists,
+            PathTaken,
+            QuotaExceeded,
+            InternalError,
+        ]
+    };
+
     /// The HTTP status the contract assigns to this code.
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
             InvalidRequest => 400,
             Unauthorized => 401,
-            CallbackNotFound | CallbackNotDeployed | InvocationNotFound | RouteNotFound => 404,
-            DeployInProgress => 409,
+            QuotaExceeded => 403,
+            CallbackNotFound | CallbackNotDeployed | InvocationNotFound | RouteNotFound
+            | NamespaceNotFound => 404,
+            MethodNotAllowed => 405,
+            DeployInProgress | NamespaceExists | PathTaken => 409,
             PayloadTooLarge => 413,
             ValidationFailed | BuildFailed | StartupFailed => 422,
             TooManyRequests => 429,
             InternalError => 500,
             FunctionCrashed | FunctionOomKilled | ImagePullFailed | BackendForbidden => 502,
-            CallbackNotReady | FunctionCrashLoop | BackendUnavailable => 503,
+            CallbackNotReady | FunctionCrashLoop | BackendUnavailable | InsufficientCapacity => 503,
             FunctionTimeout => 504,
         }
     }
@@ -72,7 +115,13 @@ impl ErrorCode {
             BackendUnavailable => "BACKEND_UNAVAILABLE",
             BackendForbidden => "BACKEND_FORBIDDEN",
             FunctionTimeout => "FUNCTION_TIMEOUT",
+            InsufficientCapacity => "INSUFFICIENT_CAPACITY",
             RouteNotFound => "ROUTE_NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            NamespaceNotFound => "NAMESPACE_NOT_FOUND",
+            NamespaceExists => "NAMESPACE_EXISTS",
+            PathTaken => "PATH_TAKEN",
+            QuotaExceeded => "QUOTA_EXCEEDED",
             InternalError => "INTERNAL_ERROR",
         }
     }
@@ -90,11 +139,7 @@ mod tests {
 
     #[test]
     fn wire_names_match_serde_names() {
-        for code in [
-            ErrorCode::FunctionOomKilled,
-            ErrorCode::CallbackNotReady,
-            ErrorCode::ImagePullFailed,
-        ] {
+        for code in ErrorCode::ALL {
             let json = serde_json::to_value(code).expect("serialises");
             assert_eq!(json, serde_json::Value::from(code.as_str()));
         }

@@ -57,6 +57,12 @@ impl CrashTracker {
         std::mem::replace(&mut self.looping, false)
     }
 
+    /// The backend backs off restarts of a crashing instance itself (Kubernetes'
+    /// CrashLoopBackOff): the revision is in a crash loop. Returns whether it already was.
+    pub fn backing_off(&mut self) -> bool {
+        std::mem::replace(&mut self.looping, true)
+    }
+
     /// Whether a start may be attempted at `now`.
     pub fn may_start(&self, now: Instant) -> bool {
         self.backoff_until.is_none_or(|t| now >= t)

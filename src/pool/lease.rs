@@ -11,16 +11,19 @@ pub struct Lease {
     pool: Arc<Pool>,
     instance_id: String,
     endpoint: SocketAddr,
+    /// The instance's in-place restarts when the call was given it.
+    restarts: u32,
     cold: bool,
     armed: bool,
 }
 
 impl Lease {
-    pub(super) fn new(pool: Arc<Pool>, instance: &Instance, cold: bool) -> Self {
+    pub(super) fn new(pool: Arc<Pool>, instance: &Instance, restarts: u32, cold: bool) -> Self {
         Lease {
             pool,
             instance_id: instance.id.clone(),
             endpoint: instance.endpoint,
+            restarts,
             cold,
             armed: true,
         }
@@ -36,6 +39,12 @@ impl Lease {
         &self.instance_id
     }
 
+    /// How often the instance had been restarted in place when the call got it: a higher
+    /// count later means it died during the call.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
     /// Whether the call waited for an instance to start.
     pub fn cold(&self) -> bool {
         self.cold
@@ -49,6 +58,16 @@ impl Lease {
     /// Forgets the slot without returning it: the pool already took it back.
     pub(super) fn disarm(mut self) {
         self.armed = false;
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("instance_id", &self.instance_id)
+            .field("endpoint", &self.endpoint)
+            .field("cold", &self.cold)
+            .finish()
     }
 }
 

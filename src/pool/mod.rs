@@ -6,31 +6,26 @@
 //! updates and never across an `.await`; slow work (starting, removing) runs in spawned tasks.
 
 mod crash;
-mod jobs;
+mod drain;
+mod events;
 mod lease;
-mod lifecycle;
-pub mod registry;
 pub mod scaler;
-mod start;
-pub mod supervisor;
+mod starts;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use std::sync::atomic::AtomicUsize;
-
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 pub use lease::Lease;
-pub use start::{OnFailure, START_LOG_LINES, StartError, output_tail, start_instance};
 
-use crate::builder::Images;
-use crate::executor::{Executor, Instance, InstanceSpec};
-use crate::invoker::HttpClient;
-use crate::metrics::Metrics;
-use crate::model::{CallbackSpec, InstanceState, InstanceView, LastError};
+use crate::executor::{Executor, Instance, short_id};
+use crate::launcher::{DiedError, Launcher, StartError, Target};
+use crate::model::{CallbackSpec, InstanceState, InstanceView};
 use crash::CrashTracker;
 
 /// Why no instance slot could be had.
@@ -48,40 +43,9 @@ pub enum PoolError {
     CrashLoop { retry_after: Duration },
     #[error(transparent)]
     Start(#[from] StartError),
-}
-
-/// What a pool reports for the callback's record (its state and `last_error`).
-#[derive(Debug, Clone)]
-pub enum PoolEvent {
-    /// An instance failed to start or died.
-    Failed {
-        path: String,
-        revision: u64,
-        error: LastError,
-        crash_loop: bool,
-    },
-    /// An instance started after a crash loop: the loop is over.
-    Recovered { path: String, revision: u64 },
-}
-
-/// Limits shared by every pool.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolLimits {
-    pub queue_len: usize,
-    pub startup_timeout: Duration,
-}
-
-/// What a pool needs from the outside.
-#[derive(Clone)]
-pub struct PoolDeps {
-    pub executor: Arc<dyn Executor>,
-    pub client: HttpClient,
-    pub limits: PoolLimits,
-    /// To rebuild an image removed behind the gateway's back.
-    pub images: Images,
-    /// Failures and recoveries, for the callback's record.
-    pub events: mpsc::UnboundedSender<PoolEvent>,
-    pub metrics: Arc<Metrics>,
+    /// The instance the call waited for died (it is being restarted, or replaced).
+    #[error(transparent)]
+    Died(#[from] DiedError),
 }
 
 /// How many instances of a pool stand where, and how many calls wait.
@@ -93,12 +57,54 @@ pub struct PoolCounts {
     pub queued: usize,
 }
 
+/// Where one instance stands, as the pool sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Serving: calls are routed to it.
+    Ready,
+    /// Its process stopped and the backend restarts it in place (a pod's container): it
+    /// takes no calls until it is ready again, and no other instance is started for it.
+    Restarting,
+    /// The revision is being replaced: it finishes its calls and goes.
+    Draining,
+}
+
+impl SlotState {
+    fn shown(self) -> InstanceState {
+        match self {
+            SlotState::Ready => InstanceState::Ready,
+            SlotState::Restarting => InstanceState::Starting,
+            SlotState::Draining => InstanceState::Draining,
+        }
+    }
+}
+
 struct Slot {
     instance: Instance,
-    state: InstanceState,
+    state: SlotState,
     in_flight: u32,
     last_used: Instant,
+    /// Times the backend restarted it in place.
     restarts: u32,
+    /// Exits already counted (each exit of an instance restarting in place is reported by
+    /// the backend's watch, and maybe by a broken call too: it counts once).
+    exits: u32,
+    /// When the backend's next restart comes, while it backs off (CrashLoopBackOff).
+    back_off_until: Option<Instant>,
+}
+
+impl Slot {
+    fn new(instance: Instance, state: SlotState) -> Self {
+        Slot {
+            instance,
+            state,
+            in_flight: 0,
+            last_used: Instant::now(),
+            restarts: 0,
+            exits: 0,
+            back_off_until: None,
+        }
+    }
 }
 
 type Waiter = oneshot::Sender<Result<Lease, PoolError>>;
@@ -112,66 +118,47 @@ struct PoolState {
     crash: CrashTracker,
 }
 
-/// The instances of one revision of one callback.
+/// The warm instances of one revision of one callback (`mode: service`).
 pub struct Pool {
     pub spec: Arc<CallbackSpec>,
     pub revision: u64,
     pub image: String,
-    deps: PoolDeps,
+    launcher: Launcher,
     state: Mutex<PoolState>,
     /// Signalled whenever a slot is released, for drains.
     released: Notify,
-    /// Job mode: one permit per job that may run at once.
-    jobs: Arc<Semaphore>,
-    /// Job mode: calls waiting for a permit.
-    job_waiting: AtomicUsize,
 }
 
 impl Pool {
-    /// An empty pool for `revision` of `spec`.
-    pub fn new(spec: CallbackSpec, revision: u64, image: String, deps: PoolDeps) -> Arc<Self> {
-        let max = spec.max_instances as usize;
+    /// An empty pool for `revision` of `spec`, starting its instances with `launcher`.
+    pub fn new(
+        spec: Arc<CallbackSpec>,
+        revision: u64,
+        image: String,
+        launcher: Launcher,
+    ) -> Arc<Self> {
         Arc::new(Pool {
-            jobs: Arc::new(Semaphore::new(max)),
-            job_waiting: AtomicUsize::new(0),
-            spec: Arc::new(spec),
+            spec,
             revision,
             image,
-            deps,
+            launcher,
             state: Mutex::new(PoolState::default()),
             released: Notify::new(),
         })
     }
 
+    /// What its instances are made from.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            spec: &self.spec,
+            revision: self.revision,
+            image: &self.image,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         // Every critical section leaves the state consistent before anything can panic.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The environment and limits an instance of this revision starts with.
-    pub fn instance_spec(&self) -> InstanceSpec {
-        let s = &self.spec;
-        let mut env = s.env.clone();
-        for (k, v) in [
-            ("PORT", "8080".to_owned()),
-            ("FAAS_HANDLER", s.handler.clone()),
-            ("FAAS_FUNCTION", s.path.clone()),
-            ("FAAS_REVISION", self.revision.to_string()),
-            ("FAAS_MEMORY_MB", s.memory_mb.to_string()),
-            ("FAAS_TIMEOUT_MS", s.timeout_ms.to_string()),
-            ("FAAS_CONCURRENCY", s.concurrency.to_string()),
-            ("FAAS_MODE", s.mode.as_str().to_owned()),
-        ] {
-            env.insert(k.to_owned(), v);
-        }
-        InstanceSpec {
-            callback: s.path.clone(),
-            revision: self.revision,
-            image: self.image.clone(),
-            env,
-            memory_mb: s.memory_mb,
-            cpu: s.cpu,
-        }
     }
 
     /// Takes a slot on a ready instance, waiting in the queue (and starting an instance when
@@ -185,13 +172,11 @@ impl Pool {
             if let Some(i) = self.pick(&st) {
                 return Ok(self.lease(&mut st, i, false));
             }
-            if st.starting == 0
-                && let Some(retry_after) = st.crash.retry_after(Instant::now())
-            {
+            if let Some(retry_after) = crash_loop_retry(&st, Instant::now()) {
                 return Err(PoolError::CrashLoop { retry_after });
             }
             st.waiters.retain(|w| !w.is_closed());
-            if st.waiters.len() >= self.deps.limits.queue_len {
+            if st.waiters.len() >= self.launcher.limits().queue_len {
                 return Err(PoolError::QueueFull);
             }
             let (tx, rx) = oneshot::channel();
@@ -213,7 +198,7 @@ impl Pool {
         st.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.state == InstanceState::Ready && s.in_flight < self.spec.concurrency)
+            .filter(|(_, s)| s.state == SlotState::Ready && s.in_flight < self.spec.concurrency)
             .min_by_key(|(i, s)| (s.in_flight, *i))
             .map(|(i, _)| i)
     }
@@ -221,30 +206,31 @@ impl Pool {
     fn lease(self: &Arc<Self>, st: &mut PoolState, i: usize, cold: bool) -> Lease {
         let slot = &mut st.slots[i];
         slot.in_flight += 1;
-        Lease::new(Arc::clone(self), &slot.instance, cold)
+        Lease::new(Arc::clone(self), &slot.instance, slot.restarts, cold)
     }
 
-    /// Starts one instance per `concurrency` queued calls not yet covered by a start.
+    /// Starts one instance per `concurrency` queued calls not yet covered by a start (or by
+    /// an instance coming back from an in-place restart).
     fn scale_up(self: &Arc<Self>, st: &mut PoolState) {
         let live = st.slots.len() as u32 + st.starting;
-        let covered = st.starting as usize * self.spec.concurrency as usize;
+        let restarting = st
+            .slots
+            .iter()
+            .filter(|s| s.state == SlotState::Restarting)
+            .count();
+        let covered = (st.starting as usize + restarting) * self.spec.concurrency as usize;
         let may_start = st.crash.may_start(Instant::now());
         if may_start && live < self.spec.max_instances && st.waiters.len() > covered {
             st.starting += 1;
             let pool = Arc::clone(self);
-            tokio::spawn(async move { pool.start_one(true).await });
+            self.launcher
+                .spawn(async move { pool.start_one(true).await });
         }
     }
 
     /// Adds a ready instance and hands it to queued calls.
     fn add_slot(self: &Arc<Self>, st: &mut PoolState, instance: Instance, cold: bool) {
-        st.slots.push(Slot {
-            instance,
-            state: InstanceState::Ready,
-            in_flight: 0,
-            last_used: Instant::now(),
-            restarts: 0,
-        });
+        st.slots.push(Slot::new(instance, SlotState::Ready));
         let i = st.slots.len() - 1;
         self.hand_off(st, i, cold);
     }
@@ -274,7 +260,7 @@ impl Pool {
             let slot = &mut st.slots[i];
             slot.in_flight = slot.in_flight.saturating_sub(1);
             slot.last_used = Instant::now();
-            if slot.state == InstanceState::Ready {
+            if slot.state == SlotState::Ready {
                 self.hand_off(&mut st, i, false);
             }
         }
@@ -288,8 +274,8 @@ impl Pool {
             .slots
             .iter()
             .map(|s| InstanceView {
-                id: s.instance.id.chars().take(12).collect(),
-                state: s.state,
+                id: short_id(&s.instance.id).to_owned(),
+                state: s.state.shown(),
                 started_at: s.instance.started_at,
                 in_flight: s.in_flight,
                 restarts: s.restarts,
@@ -297,28 +283,31 @@ impl Pool {
             .collect()
     }
 
-    /// Instances by state and queued calls (job mode: running jobs count as ready).
+    /// Instances by state and queued calls.
     pub fn counts(&self) -> PoolCounts {
         let st = self.lock();
         let state = |want| st.slots.iter().filter(|s| s.state == want).count() as u32;
-        let running_jobs = self.spec.max_instances as usize - self.jobs.available_permits();
         PoolCounts {
-            starting: st.starting,
-            ready: state(InstanceState::Ready) + running_jobs as u32,
-            draining: state(InstanceState::Draining),
-            queued: st.waiters.iter().filter(|w| !w.is_closed()).count()
-                + self.job_waiting.load(std::sync::atomic::Ordering::Relaxed),
+            starting: st.starting + state(SlotState::Restarting),
+            ready: state(SlotState::Ready),
+            draining: state(SlotState::Draining),
+            queued: st.waiters.iter().filter(|w| !w.is_closed()).count(),
         }
     }
 
     /// The backend this revision runs on.
     pub fn executor(&self) -> &Arc<dyn Executor> {
-        &self.deps.executor
+        self.launcher.executor()
     }
 
     /// Whether the revision is in a crash loop.
     pub fn crash_looping(&self) -> bool {
         self.lock().crash.looping()
+    }
+
+    /// Whether an instance is starting (a cold start, a replacement, an in-place restart).
+    pub fn starting(&self) -> bool {
+        self.counts().starting > 0
     }
 
     /// Ids of the instances in service.
@@ -329,4 +318,32 @@ impl Pool {
             .map(|s| s.instance.id.clone())
             .collect()
     }
+}
+
+/// Whether calls must be refused now because the revision keeps crashing, and for how long:
+/// while its own starts back off (Docker), or while it crash-loops with nothing but instances
+/// the backend is restarting in place (Kubernetes' CrashLoopBackOff), and no start is under
+/// way that could serve them.
+fn crash_loop_retry(st: &PoolState, now: Instant) -> Option<Duration> {
+    if st.starting > 0 || st.slots.iter().any(|s| s.state == SlotState::Ready) {
+        return None;
+    }
+    if let Some(retry_after) = st.crash.retry_after(now) {
+        return Some(retry_after);
+    }
+    let restarting: Vec<&Slot> = st
+        .slots
+        .iter()
+        .filter(|s| s.state == SlotState::Restarting)
+        .collect();
+    if restarting.is_empty() || !st.crash.looping() {
+        return None;
+    }
+    let next = restarting
+        .iter()
+        .filter_map(|s| s.back_off_until)
+        .map(|t| t.saturating_duration_since(now))
+        .min()
+        .unwrap_or_default();
+    Some(next.max(Duration::from_secs(1)))
 }

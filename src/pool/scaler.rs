@@ -1,13 +1,12 @@
-//! Scaling: a pure decision over what a pool holds, and the loop that applies it every second.
+//! Scaling: a pure decision over what a pool holds, and one step applying it (the loop that
+//! runs it every second is in `supervise`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::Pool;
-use super::registry::Registry;
 use crate::model::InstanceState;
 
 /// What the scaler sees of one instance.
@@ -34,10 +33,12 @@ pub fn decide(slots: &[SlotView], starting: u32, min: u32, idle_timeout: Duratio
         .iter()
         .filter(|s| s.state != InstanceState::Draining)
         .count() as u32;
+    // An instance being restarted in place (shown as starting) idles too: one that keeps
+    // crashing with no call asking for it goes like any other.
     let mut idle: Vec<(usize, Duration)> = slots
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.state == InstanceState::Ready && s.in_flight == 0)
+        .filter(|(_, s)| s.state != InstanceState::Draining && s.in_flight == 0)
         .filter(|(_, s)| s.idle_for >= idle_timeout)
         .map(|(i, s)| (i, s.idle_for))
         .collect();
@@ -46,21 +47,6 @@ pub fn decide(slots: &[SlotView], starting: u32, min: u32, idle_timeout: Duratio
     Decision {
         stop: idle.into_iter().take(removable).map(|(i, _)| i).collect(),
         start: min.saturating_sub(live + starting),
-    }
-}
-
-/// Applies [`decide`] to every serving pool each `period` until cancelled.
-pub async fn run(registry: Arc<Registry>, period: Duration, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        for pool in registry.pools() {
-            pool.scale_tick(Instant::now());
-        }
     }
 }
 
@@ -79,7 +65,7 @@ impl Pool {
             .slots
             .iter()
             .map(|s| SlotView {
-                state: s.state,
+                state: s.state.shown(),
                 in_flight: s.in_flight,
                 idle_for: now.saturating_duration_since(s.last_used),
             })
@@ -95,7 +81,8 @@ impl Pool {
         for _ in 0..decision.start {
             st.starting += 1;
             let pool = Arc::clone(self);
-            tokio::spawn(async move { pool.start_one(false).await });
+            self.launcher
+                .spawn(async move { pool.start_one(false).await });
         }
         drop(st);
         for id in stopped {
@@ -144,5 +131,22 @@ mod tests {
     fn min_instances_are_started_counting_those_starting() {
         assert_eq!(decide(&[], 0, 2, IDLE).start, 2);
         assert_eq!(decide(&[slot(0, 0)], 1, 2, IDLE).start, 0);
+    }
+}
+
+#[cfg(test)]
+mod restarting_tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_restarting_in_place_idles_out_like_a_ready_one() {
+        let restarting = SlotView {
+            state: InstanceState::Starting,
+            in_flight: 0,
+            idle_for: Duration::from_secs(400),
+        };
+        let d = decide(&[restarting], 0, 0, Duration::from_secs(300));
+        assert_eq!(d.stop, vec![0]);
+        assert_eq!(d.start, 0, "it is live: nothing starts for it");
     }
 }

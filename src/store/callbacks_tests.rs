@@ -69,9 +69,8 @@ async fn last_error_is_kept_by_state_changes_and_cleared_by_a_commit() {
         .await
         .expect("create");
     let err = LastError {
-        code: ErrorCode::StartupFailed,
-        message: "boom".into(),
-        at: Utc::now(),
+        details: serde_json::json!({"exit_code": 7, "log": "Traceback"}),
+        ..LastError::now(ErrorCode::StartupFailed, "boom")
     };
     store
         .set_state("hello", CallbackState::Failed, Some(&err))

@@ -10,4 +10,3 @@ mod lifecycle;
 mod process;
 mod production;
 mod registry;
-mod validation;

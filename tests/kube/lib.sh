@@ -6,10 +6,17 @@
 #
 # A script sets USAGE (its --help text), then calls: kube_main_args "$@"; kube_preflight TOOLS…
 # It may define extra_cleanup (run first by the EXIT trap) and calls `summary` at the end.
+#
+# Built on tests/lib/common.sh (counters, pass, info, section, the gateway URL and the
+# two-name settings); fail and summary are redefined below: here a failure names a scenario
+# and a reason, and the summary lists the failed scenarios.
 
-FAAS_URL="${FAAS_URL:-http://127.0.0.1:8000}"
-FAAS_URL="${FAAS_URL%/}"
-NS="${FAAS_KUBE_NAMESPACE:-faas-functions}"
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+init_faas_url
+setting KUBE_NAMESPACE FAAS_KUBE_NAMESPACE faas-functions
+NS=$FAAS_KUBE_NAMESPACE
 GATEWAY_NS="${FAAS_GATEWAY_NAMESPACE:-faas-system}"
 GATEWAY_SA="${FAAS_GATEWAY_SA:-faas-gateway}"
 GATEWAY_ROLE="${FAAS_GATEWAY_ROLE:-faas-gateway}"
@@ -20,9 +27,11 @@ CALL_TIMEOUT_S="${CALL_TIMEOUT_S:-180}"
 # The environment every script documents in its --help.
 COMMON_ENV='Environment:
   KUBECONFIG            the cluster (or ~/.kube/config); without either the script exits 2
-  FAAS_URL              the gateway (default http://127.0.0.1:8000), e.g. after
+  FAAS_BASE_URL (or FAAS_URL)
+                        the gateway (default http://127.0.0.1:8000), e.g. after
                         kubectl -n faas-system port-forward svc/faas-gateway 8000
-  FAAS_KUBE_NAMESPACE   the functions namespace the gateway uses (default faas-functions)
+  KUBE_NAMESPACE (or FAAS_KUBE_NAMESPACE)
+                        the functions namespace the gateway uses (default faas-functions)
   FAAS_GATEWAY_NAMESPACE, FAAS_GATEWAY_SA, FAAS_GATEWAY_ROLE
                         the gateway'"'"'s ServiceAccount and Role (default faas-system,
                         faas-gateway, faas-gateway: k8s/)
@@ -33,18 +42,13 @@ COMMON_ENV='Environment:
 Exit status: 0 every scenario passed, 1 one failed, 2 cannot run (usage, missing tool,
 no kubeconfig).'
 
-PASSED=0
-FAILED=0
 FAILURES=()
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
 # fail SCENARIO WHY
 fail() {
     echo "FAIL $1: $2"
     FAILED=$((FAILED + 1))
     FAILURES+=("$1")
 }
-info() { echo "INFO $*"; }
-section() { printf '\n== %s\n' "$*"; }
 # check SCENARIO WHY-IF-NOT COMMAND...: PASS when the command succeeds
 check() {
     local what=$1 why=$2
@@ -67,13 +71,9 @@ abort() {
     exit 1
 }
 
-kube_main_args() {
-    case "${1:-}" in
-        -h | --help) printf '%s\n\n%s\n' "$USAGE" "$COMMON_ENV"; exit 0 ;;
-        "") ;;
-        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
-    esac
-}
+# The --help text of handle_args (common.sh).
+usage() { printf '%s\n\n%s\n' "$USAGE" "$COMMON_ENV"; }
+kube_main_args() { handle_args "$@"; }
 
 # kube_preflight TOOL…: the tools and a kubeconfig, or exit 2 saying why.
 kube_preflight() {

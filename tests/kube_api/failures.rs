@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use faas_gateway::executor::{Executor, ExecutorError, InstanceExit};
-use faas_gateway::invoker::http_client;
-use faas_gateway::pool::{OnFailure, StartError, start_instance};
+use faas_gateway::executor::{Executor, ExecutorError, Exit, InstanceEvent};
+use faas_gateway::launcher::{OnFailure, StartError, start_instance};
+use faas_gateway::upstream::{HttpProbe, http_client};
 use tokio::sync::mpsc;
 
 use crate::emu::fixtures;
@@ -18,7 +18,7 @@ const STARTUP: Duration = Duration::from_secs(600);
 
 async fn start_failing(scenario: ServiceScenario) -> (Env, StartError) {
     let env = Env::start(scenario, JobScenario::Complete).await;
-    let client = http_client();
+    let client = HttpProbe::new(http_client());
     let s = spec("hello");
     let start = start_instance(
         env.executor.as_ref(),
@@ -68,15 +68,10 @@ async fn image_pull_back_off_fails_the_start_as_an_image_pull_failure() {
 #[tokio::test]
 async fn a_container_killed_for_its_memory_fails_the_start_as_oom_killed() {
     let (env, err) = start_failing(ServiceScenario::OomKilled).await;
-    let StartError::Exited {
-        exit_code,
-        oom_killed,
-        log,
-    } = err
-    else {
+    let StartError::Exited { exit, log } = err else {
         panic!("not an exit: {err:?}");
     };
-    assert_eq!((exit_code, oom_killed), (137, true));
+    assert_eq!((exit.exit_code, exit.oom_killed), (137, true));
     assert!(log.contains("allocating a large table"), "{log}");
     assert_eq!(env.replicas("faas-hello-r1"), Some(0));
 }
@@ -84,15 +79,10 @@ async fn a_container_killed_for_its_memory_fails_the_start_as_oom_killed() {
 #[tokio::test]
 async fn a_crash_looping_container_fails_the_start_with_its_exit_code_and_traceback() {
     let (_env, err) = start_failing(ServiceScenario::CrashLoop).await;
-    let StartError::Exited {
-        exit_code,
-        oom_killed,
-        log,
-    } = err
-    else {
+    let StartError::Exited { exit, log } = err else {
         panic!("not an exit: {err:?}");
     };
-    assert_eq!((exit_code, oom_killed), (1, false));
+    assert_eq!((exit.exit_code, exit.oom_killed), (1, false));
     assert!(
         log.contains("ImportError: No module named 'missing'"),
         "{log}"
@@ -102,7 +92,7 @@ async fn a_crash_looping_container_fails_the_start_with_its_exit_code_and_traceb
 #[tokio::test]
 async fn a_cold_start_that_crashes_keeps_its_pod_for_the_logs() {
     let env = Env::start(ServiceScenario::CrashLoop, JobScenario::Complete).await;
-    let client = http_client();
+    let client = HttpProbe::new(http_client());
     let s = spec("hello");
     let start = start_instance(
         env.executor.as_ref(),
@@ -113,7 +103,7 @@ async fn a_cold_start_that_crashes_keeps_its_pod_for_the_logs() {
     );
     let err = bounded("the start", start).await.expect_err("fails");
     assert!(
-        matches!(err, StartError::Exited { exit_code: 1, .. }),
+        matches!(&err, StartError::Exited { exit, .. } if exit.exit_code == 1),
         "{err:?}"
     );
     let listed = env.executor.list().await.expect("lists");
@@ -136,13 +126,12 @@ async fn the_watch_reports_a_serving_pod_killed_for_its_memory() {
         .set_pod_state(&instance.id, &fixtures::object("pod-oomkilled.json"))
         .await;
 
-    let exit = bounded("the exit", rx.recv()).await.expect("an exit");
+    let event = bounded("the exit", rx.recv()).await.expect("an exit");
     assert_eq!(
-        exit,
-        InstanceExit {
+        event,
+        InstanceEvent::Exited {
             id: instance.id.clone(),
-            exit_code: 137,
-            oom_killed: true
+            exit: Exit::for_good(137, true)
         }
     );
     watch.abort();
@@ -166,9 +155,14 @@ async fn the_watch_reports_a_pod_deleted_behind_the_gateways_back_but_not_one_it
     env.cluster()
         .write(|s| s.delete(crate::emu::Res::Pods, &evicted.id));
 
-    let exit = bounded("the exit", rx.recv()).await.expect("an exit");
-    assert_eq!(exit.id, evicted.id);
-    assert_eq!(exit.exit_code, -1);
+    let event = bounded("the exit", rx.recv()).await.expect("an exit");
+    assert_eq!(
+        event,
+        InstanceEvent::Exited {
+            id: evicted.id.clone(),
+            exit: Exit::for_good(-1, false)
+        }
+    );
     // The ReplicaSet replaces the evicted pod; nothing else is news.
     eventually("a replacement pod", || {
         let pods = env.pod_names();

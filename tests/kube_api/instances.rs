@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use faas_gateway::executor::{Executor, InstanceStatus};
-use faas_gateway::invoker::http_client;
-use faas_gateway::pool::{OnFailure, start_instance};
+use faas_gateway::executor::{Executor, ExecutorError, InstanceStatus};
+use faas_gateway::launcher::{OnFailure, start_instance};
+use faas_gateway::upstream::{HttpProbe, http_client};
 use serde_json::json;
 
 use crate::emu::{JobScenario, Res, ServiceScenario};
@@ -20,7 +20,7 @@ async fn ready_env() -> Env {
 #[tokio::test]
 async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_new_pod() {
     let env = ready_env().await;
-    let client = http_client();
+    let client = HttpProbe::new(http_client());
     let s = spec("hello");
     let start = start_instance(
         env.executor.as_ref(),
@@ -34,9 +34,11 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
         .expect("the instance starts");
 
     assert!(instance.id.starts_with("faas-hello-r1-"), "{}", instance.id);
+    let ip = env.cluster().pod_ip(&instance.id);
     assert_eq!(
         instance.endpoint.to_string(),
-        format!("127.0.0.1:{}", env.pod_port)
+        format!("{ip}:{}", env.pod_port),
+        "the pod's own IP"
     );
     let echoed: serde_json::Value = reqwest::get(format!("http://{}/hi", instance.endpoint))
         .await
@@ -45,6 +47,7 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
         .await
         .expect("JSON");
     assert_eq!(echoed["path"], "/hi");
+    assert_eq!(echoed["pod"], instance.id.as_str());
 
     let created = &env.requests("POST", "/apis/apps/v1/namespaces/faas-test/deployments")[0].body;
     assert_eq!(created["metadata"]["name"], "faas-hello-r1");
@@ -59,6 +62,10 @@ async fn starting_an_instance_creates_the_revision_deployment_and_hands_out_its_
     assert_eq!(
         c["resources"]["limits"],
         json!({"memory": "64Mi", "cpu": "250m"})
+    );
+    assert_eq!(
+        c["resources"]["requests"],
+        json!({"memory": "64Mi", "cpu": "25m"})
     );
     assert_eq!(c["securityContext"]["runAsNonRoot"], true);
     assert_eq!(c["securityContext"]["runAsUser"], 10001);
@@ -210,8 +217,61 @@ async fn a_restarted_gateway_does_not_hand_out_a_pod_it_adopted() {
 }
 
 #[tokio::test]
-async fn a_pod_that_no_node_takes_fails_the_start_at_its_bound_and_gives_the_replica_back() {
-    let env = Env::start(ServiceScenario::Unschedulable, JobScenario::Complete).await;
+async fn a_pod_no_node_can_take_fails_the_start_as_soon_as_the_scheduler_says_so() {
+    let env = ready_env().await;
+    // Room for less than one pod: each requests a tenth of its 0.25 CPU, 25m.
+    env.cluster().settings().node_cpu_millis = 20;
+    let err = bounded("the start", env.executor.start(&spec("hello")))
+        .await
+        .expect_err("nothing starts");
+    let ExecutorError::Unschedulable { reason } = &err else {
+        panic!("not unschedulable: {err:?}");
+    };
+    assert!(
+        reason.starts_with("0/1 nodes are available: 1 Insufficient cpu."),
+        "the scheduler's own words: {reason}"
+    );
+    assert_eq!(
+        env.replicas("faas-hello-r1"),
+        Some(0),
+        "the replica is given back"
+    );
+    eventually("the pod to go", || env.pod_names().is_empty().then_some(())).await;
+}
+
+#[tokio::test]
+async fn pods_request_a_fraction_of_their_cpu_so_a_node_holds_more_of_them() {
+    let env = ready_env().await;
+    // 100m of CPU: four pods of 0.25 CPU at a 0.1 request (25m) fit; at requests equal to
+    // limits (250m) not even one would.
+    env.cluster().settings().node_cpu_millis = 100;
+    let s = spec("hello");
+    let mut started = Vec::new();
+    for _ in 0..4 {
+        started.push(
+            bounded("a start", env.executor.start(&s))
+                .await
+                .expect("fits"),
+        );
+    }
+    let err = bounded("a fifth", env.executor.start(&s))
+        .await
+        .expect_err("the node is full");
+    assert!(
+        matches!(err, ExecutorError::Unschedulable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(env.replicas("faas-hello-r1"), Some(4));
+    // Room again: the next start is placed.
+    env.executor.remove(&started[0].id).await.expect("removes");
+    bounded("a start after room freed", env.executor.start(&s))
+        .await
+        .expect("placed");
+}
+
+#[tokio::test]
+async fn a_pod_that_never_starts_fails_at_its_bound_and_gives_the_replica_back() {
+    let env = Env::start(ServiceScenario::StuckPending, JobScenario::Complete).await;
     let executor = env
         .restarted_executor()
         .with_start_timeout(Duration::from_millis(300));
@@ -219,15 +279,15 @@ async fn a_pod_that_no_node_takes_fails_the_start_at_its_bound_and_gives_the_rep
         .await
         .expect_err("nothing starts");
     assert!(
-        matches!(&err, faas_gateway::executor::ExecutorError::Unavailable { reason, .. } if reason.contains("faas-hello-r1")),
-        "{err:?}"
+        matches!(&err, ExecutorError::NotStarted { reason } if reason.contains("faas-hello-r1")),
+        "not the API server's fault, so no BACKEND_UNAVAILABLE: {err:?}"
     );
     assert_eq!(env.replicas("faas-hello-r1"), Some(0));
 }
 
 #[tokio::test]
 async fn a_start_abandoned_by_its_caller_gives_its_replica_back() {
-    let env = Env::start(ServiceScenario::Unschedulable, JobScenario::Complete).await;
+    let env = Env::start(ServiceScenario::StuckPending, JobScenario::Complete).await;
     let executor = std::sync::Arc::clone(&env.executor);
     let start = tokio::spawn(async move { executor.start(&spec("hello")).await });
     eventually("the replica to be added", || {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::routing::get;
 use faas_gateway::executor::InstanceSpec;
 use faas_gateway::executor::kubernetes::KubeExecutor;
@@ -22,15 +22,13 @@ pub const GATEWAY: &str = "gw-test";
 pub struct Env {
     pub api: ApiServer,
     pub executor: Arc<KubeExecutor>,
-    /// Where the pods' stand-in HTTP server listens (on the pod IP, 127.0.0.1).
+    /// The port every pod's stand-in runtime answers on, at the pod's own IP.
     pub pod_port: u16,
-    /// Holds the pod port when nothing may answer on it.
-    _reserved: Option<tokio::net::TcpSocket>,
 }
 
 impl Env {
-    /// A cluster whose Deployment pods follow `service` and Job pods `job`. Pods that become
-    /// ready answer HTTP; pods that fail have nothing listening, as on a cluster.
+    /// A cluster whose Deployment pods follow `service` and Job pods `job`. A pod's runtime
+    /// answers HTTP at its IP while its container runs, as on a cluster.
     pub async fn start(service: ServiceScenario, job: JobScenario) -> Env {
         let cluster = Cluster::new(NAMESPACE);
         {
@@ -38,20 +36,13 @@ impl Env {
             s.service = service;
             s.job = job;
         }
+        let pod_port = pod_network(Arc::clone(&cluster)).await.port();
         let api = ApiServer::start(cluster).await;
-        let (pod_port, reserved) = match service {
-            ServiceScenario::Ready => (function_server().await.port(), None),
-            _ => {
-                let (port, socket) = closed_port();
-                (port, Some(socket))
-            }
-        };
         let executor = Arc::new(connect(&api, pod_port, GATEWAY));
         Env {
             api,
             executor,
             pod_port,
-            _reserved: reserved,
         }
     }
 
@@ -89,11 +80,15 @@ impl Env {
     }
 }
 
-/// An executor talking to `api` over HTTP, as in production but without TLS.
-pub fn connect(api: &ApiServer, pod_port: u16, gateway: &str) -> KubeExecutor {
+/// A kube client talking to `api` over HTTP, as in production but without TLS.
+pub fn client(api: &ApiServer) -> kube::Client {
     let config = kube::Config::new(api.url().parse().expect("a URL"));
-    let client = kube::Client::try_from(config).expect("a client");
-    KubeExecutor::new(client, NAMESPACE, gateway)
+    kube::Client::try_from(config).expect("a client")
+}
+
+/// An executor talking to `api`.
+pub fn connect(api: &ApiServer, pod_port: u16, gateway: &str) -> KubeExecutor {
+    KubeExecutor::new(client(api), NAMESPACE, gateway)
         .with_pod_port(pod_port)
         .with_start_timeout(Duration::from_secs(30))
 }
@@ -113,32 +108,49 @@ pub fn spec(callback: &str) -> InstanceSpec {
     }
 }
 
-/// The stand-in for a ready pod's runtime: `/_/health` answers 200, anything else is echoed.
-async fn function_server() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// The pods' runtimes: one server on every loopback address, answering for the pod whose IP
+/// was dialled while its container runs (`/_/health` names the pod, as the runtime names its
+/// host), refusing otherwise; anything else is echoed.
+async fn pod_network(cluster: Arc<Cluster>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = Router::new()
-        .route("/_/health", get(|| async { "ok" }))
-        .fallback(|req: Request| async move {
-            axum::Json(json!({"method": req.method().as_str(), "path": req.uri().path()}))
-        });
+        .route("/_/health", get(health))
+        .fallback(echo)
+        .with_state(cluster);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     addr
 }
 
-/// A port that refuses connections, as a dead pod's does: bound (so no other test takes it)
-/// but never listening.
-fn closed_port() -> (u16, tokio::net::TcpSocket) {
-    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    (port, socket)
+/// The pod the request was sent to, if its container runs.
+fn dialled(cluster: &Cluster, headers: &axum::http::HeaderMap) -> Option<String> {
+    let host = headers.get("host")?.to_str().ok()?;
+    let ip = host.rsplit_once(':').map_or(host, |(ip, _)| ip);
+    cluster.running_pod_at(ip)
+}
+
+async fn health(
+    State(cluster): State<Arc<Cluster>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match dialled(&cluster, &headers) {
+        Some(pod) => ([("x-faas-instance", pod)], "ok").into_response(),
+        None => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+async fn echo(State(cluster): State<Arc<Cluster>>, req: Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(pod) = dialled(&cluster, req.headers()) else {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    axum::Json(json!({"method": req.method().as_str(), "path": req.uri().path(), "pod": pod}))
+        .into_response()
 }
 
 /// Polls `f` until it gives a value; fails the test, naming `what`, after 10 s.

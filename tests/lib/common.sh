@@ -4,14 +4,37 @@
 # Sourcing it only defines functions and counters; nothing runs.
 #
 # The scripts set TMP (a temporary directory) before using the helpers that
-# write files, and USERS / LOAD_TIMEOUT_S before using the load tool helpers.
+# write files, and call init_load_settings and set LOAD_TIMEOUT_S before using
+# the load tool helpers.
+
+# ------------------------------------------------------------------ settings
+# Settings with two names: the one the test scripts of the gateway this one
+# replaces are documented with (first), and the one these scripts read before.
+# When both are set, the first wins.
+SETTING_NAMES_HELP='Settings with two names (the first wins when both are set; a note on stderr
+says so when they differ):
+  FAAS_BASE_URL    = FAAS_URL             the gateway
+  KUBE_NAMESPACE   = FAAS_KUBE_NAMESPACE  the functions namespace (tests/kube/)
+  CONCURRENT_USERS = USERS                concurrent connections of a load run
+  TOTAL_REQUESTS   = REQUESTS             requests of a load run'
+
+# setting NAME OTHER DEFAULT: sets OTHER (the name the scripts use) to $NAME,
+# else to $OTHER, else to DEFAULT.
+setting() {
+    local name=$1 other=$2 default=$3
+    local first="${!name:-}" second="${!other:-}"
+    if [ -n "$first" ] && [ -n "$second" ] && [ "$first" != "$second" ]; then
+        echo "note: $name=$first and $other=$second are both set; using $name" >&2
+    fi
+    printf -v "$other" '%s' "${first:-${second:-$default}}"
+}
 
 # ------------------------------------------------------------------ arguments
 # handle_args "$@": --help / -h prints usage (the calling script's function) and
-# exits 0; no argument continues; anything else exits 2.
+# the two-name settings, and exits 0; no argument continues; anything else exits 2.
 handle_args() {
     case "${1:-}" in
-        -h | --help) usage; exit 0 ;;
+        -h | --help) usage; printf '\n%s\n' "$SETTING_NAMES_HELP"; exit 0 ;;
         "") ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -35,10 +58,18 @@ finish() {
 }
 
 # ------------------------------------------------------------------ checks
-# init_faas_url: FAAS_URL defaults to http://127.0.0.1:8000, without a trailing /
+# init_faas_url: FAAS_URL from FAAS_BASE_URL or FAAS_URL (default
+# http://127.0.0.1:8000), without a trailing /
 init_faas_url() {
-    FAAS_URL="${FAAS_URL:-http://127.0.0.1:8000}"
+    setting FAAS_BASE_URL FAAS_URL http://127.0.0.1:8000
     FAAS_URL="${FAAS_URL%/}"
+}
+
+# init_load_settings USERS REQUESTS: USERS from CONCURRENT_USERS or USERS and
+# REQUESTS from TOTAL_REQUESTS or REQUESTS, with these defaults
+init_load_settings() {
+    setting CONCURRENT_USERS USERS "$1"
+    setting TOTAL_REQUESTS REQUESTS "$2"
 }
 
 # require_loopback URL [PREFIX]: exit 2 unless URL's host is a loopback address;

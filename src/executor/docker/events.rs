@@ -7,9 +7,10 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::conn;
+use crate::daemon as conn;
 use crate::executor::{
-    ExecutorError, GATEWAY_LABEL, InstanceExit, InstanceStatus, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    ExecutorError, Exit, GATEWAY_LABEL, InstanceEvent, InstanceStatus, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
 };
 
 /// Streams `die` events of containers labelled with `gateway_id`; `status` tells whether the
@@ -17,7 +18,7 @@ use crate::executor::{
 pub async fn watch<F, Fut>(
     docker: &Docker,
     gateway_id: &str,
-    tx: &mpsc::Sender<InstanceExit>,
+    tx: &mpsc::Sender<InstanceEvent>,
     status: F,
 ) -> Result<(), ExecutorError>
 where
@@ -38,7 +39,7 @@ where
     let options = EventsOptionsBuilder::new().filters(&filters).build();
     let mut stream = docker.events(Some(options));
     while let Some(event) = stream.next().await {
-        let event = event.map_err(conn::map_err)?;
+        let event = event.map_err(|e| ExecutorError::from(conn::map_err(e)))?;
         let Some(actor) = event.actor else { continue };
         let Some(id) = actor.id else { continue };
         let exit_code = actor
@@ -49,17 +50,16 @@ where
             .unwrap_or(-1);
         let oom_killed = matches!(
             status(id.clone()).await,
-            Ok(InstanceStatus::Exited {
+            Ok(InstanceStatus::Exited(Exit {
                 oom_killed: true,
                 ..
-            })
+            }))
         );
-        let exit = InstanceExit {
+        let event = InstanceEvent::Exited {
             id,
-            exit_code,
-            oom_killed,
+            exit: Exit::for_good(exit_code, oom_killed),
         };
-        if tx.send(exit).await.is_err() {
+        if tx.send(event).await.is_err() {
             return Ok(());
         }
     }

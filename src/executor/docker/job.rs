@@ -7,8 +7,8 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use super::conn::{self, is_not_found};
 use super::{DockerExecutor, Role};
+use crate::daemon::{self as conn, is_not_found};
 use crate::executor::{ExecutorError, InstanceSpec, InstanceStatus, JobOutcome};
 
 /// Folder of the event file for events too large for the environment.
@@ -45,7 +45,7 @@ impl DockerExecutor {
             Err(e) if is_not_found(&e) => {
                 return Err(ExecutorError::ImageMissing { image: spec.image });
             }
-            Err(e) => return Err(conn::map_err(e)),
+            Err(e) => return Err(conn::map_err(e).into()),
         };
         let outcome = self.feed_and_run(&docker, &id, event, role, timeout).await;
         if let Err(e) = crate::executor::Executor::remove(self, &id).await {
@@ -80,11 +80,10 @@ impl DockerExecutor {
             crate::executor::Executor::stop(self, id).await?;
         }
         let (exit_code, oom_killed) = match crate::executor::Executor::status(self, id).await? {
-            InstanceStatus::Exited {
-                exit_code,
-                oom_killed,
-            } => (exit_code, oom_killed),
-            InstanceStatus::Running | InstanceStatus::Gone => (-1, false),
+            InstanceStatus::Exited(exit) => (exit.exit_code, exit.oom_killed),
+            InstanceStatus::Running | InstanceStatus::Restarted(_) | InstanceStatus::Gone => {
+                (-1, false)
+            }
         };
         let (document, log) = output(docker, id).await?;
         Ok(JobOutcome {
@@ -114,7 +113,7 @@ async fn output(
             }
             Ok(out) => all.extend_from_slice(out.as_ref()),
             Err(e) if is_not_found(&e) => break,
-            Err(e) => return Err(conn::map_err(e)),
+            Err(e) => return Err(conn::map_err(e).into()),
         }
     }
     let stdout = String::from_utf8_lossy(&stdout);

@@ -5,7 +5,7 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures::StreamExt;
 
-use super::conn::{self, is_not_found};
+use crate::daemon::{self as conn, is_not_found};
 use crate::executor::{ExecutorError, LogLine, LogStream};
 
 /// The last `tail` lines over all `ids`, oldest first.
@@ -37,7 +37,7 @@ async fn one(docker: &Docker, id: &str, tail: usize) -> Result<Vec<LogLine>, Exe
             match item {
                 Ok(out) => lines.extend(parse(id, &out)),
                 Err(e) if is_not_found(&e) => break,
-                Err(e) => return Err(conn::map_err(e)),
+                Err(e) => return Err(ExecutorError::from(conn::map_err(e))),
             }
         }
         Ok(())

@@ -1,6 +1,5 @@
 //! The Docker backend: one hardened container per instance, on a dedicated network.
 
-pub mod conn;
 mod events;
 mod job;
 mod logs;
@@ -20,13 +19,12 @@ use bollard::query_parameters::{
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-pub use conn::DockerConn;
-use conn::{is_conflict, is_not_found};
+use crate::daemon::{self as conn, DockerConn, is_conflict, is_not_found};
 
 use super::{
-    CALLBACK_LABEL, Executor, ExecutorError, GATEWAY_LABEL, Instance, InstanceExit, InstanceSpec,
-    InstanceStatus, JobOutcome, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObservedInstance,
-    REVISION_LABEL, ROLE_LABEL,
+    CALLBACK_LABEL, Executor, ExecutorError, Exit, GATEWAY_LABEL, Instance, InstanceEvent,
+    InstanceSpec, InstanceStatus, JobOutcome, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    ObservedInstance, REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Port the runtime listens on inside the container.
@@ -45,17 +43,7 @@ enum Role {
     JobWithEventVolume,
 }
 
-/// How the gateway reaches an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InstanceAddress {
-    /// A port published on 127.0.0.1: works wherever the gateway runs beside the daemon,
-    /// including Docker Desktop, where container addresses are not routable.
-    Published,
-    /// The container's address on the functions network: for a gateway that itself runs in a
-    /// container on that network.
-    Network,
-}
+pub use crate::config::InstanceAddress;
 
 /// Where and how a Docker executor runs instances.
 #[derive(Debug, Clone)]
@@ -92,7 +80,7 @@ impl DockerExecutor {
         match docker.inspect_network(&self.network, None).await {
             Ok(_) => return Ok(()),
             Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(conn::map_err(e)),
+            Err(e) => return Err(conn::map_err(e).into()),
         }
         let request = NetworkCreateRequest {
             name: self.network.clone(),
@@ -109,7 +97,7 @@ impl DockerExecutor {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(conn::map_err(e)),
+            Err(e) => Err(conn::map_err(e).into()),
         }
     }
 
@@ -200,7 +188,7 @@ impl DockerExecutor {
         {
             Ok(c) => Ok(Some(c)),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(conn::map_err(e)),
+            Err(e) => Err(conn::map_err(e).into()),
         }
     }
 
@@ -230,6 +218,8 @@ impl DockerExecutor {
             revision,
             running,
             finished_at,
+            // Containers are never restarted in place: one that stopped stays stopped.
+            restarting: false,
             job,
         })
     }
@@ -257,7 +247,7 @@ impl Executor for DockerExecutor {
                     image: spec.image.clone(),
                 });
             }
-            Err(e) => return Err(conn::map_err(e)),
+            Err(e) => return Err(conn::map_err(e).into()),
         };
         if let Err(e) = self
             .conn
@@ -265,7 +255,7 @@ impl Executor for DockerExecutor {
             .await
         {
             let _ = self.remove(&created.id).await;
-            return Err(e);
+            return Err(e.into());
         }
         let inspected = self.inspect(&created.id).await?;
         let endpoint = inspected.as_ref().and_then(|c| self.endpoint(c));
@@ -297,7 +287,7 @@ impl Executor for DockerExecutor {
             Ok(()) => Ok(()),
             // Gone already, or being removed by an earlier call.
             Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
-            Err(e) => Err(conn::map_err(e)),
+            Err(e) => Err(conn::map_err(e).into()),
         }
     }
 
@@ -311,11 +301,11 @@ impl Executor for DockerExecutor {
             Ok(()) => Ok(()),
             // Not running (409) or gone (404): stopped either way.
             Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
-            Err(e) => Err(conn::map_err(e)),
+            Err(e) => Err(conn::map_err(e).into()),
         }
     }
 
-    async fn watch(&self, tx: mpsc::Sender<InstanceExit>) -> Result<(), ExecutorError> {
+    async fn watch(&self, tx: mpsc::Sender<InstanceEvent>) -> Result<(), ExecutorError> {
         let docker = self.conn.client().await?;
         let status = |id: String| async move { self.status(&id).await };
         let result = events::watch(&docker, &self.gateway_id, &tx, status).await;
@@ -333,10 +323,10 @@ impl Executor for DockerExecutor {
         if state.running.unwrap_or(false) {
             return Ok(InstanceStatus::Running);
         }
-        Ok(InstanceStatus::Exited {
-            exit_code: state.exit_code.unwrap_or(-1),
-            oom_killed: state.oom_killed.unwrap_or(false),
-        })
+        Ok(InstanceStatus::Exited(Exit::for_good(
+            state.exit_code.unwrap_or(-1),
+            state.oom_killed.unwrap_or(false),
+        )))
     }
 
     async fn list(&self) -> Result<Vec<ObservedInstance>, ExecutorError> {

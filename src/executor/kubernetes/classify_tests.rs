@@ -36,7 +36,8 @@ fn a_ready_pod_runs_at_its_pod_ip() {
         state,
         PodState::Running {
             ip: Some("10.244.0.15".parse().expect("ip")),
-            ready: true
+            ready: true,
+            restarts: 0,
         }
     );
 }
@@ -64,7 +65,7 @@ fn image_pull_back_off_is_an_image_pull_failure_too() {
 
 #[test]
 fn an_oom_killed_container_exited_137_killed_for_memory() {
-    let PodState::Exited(exit) = pod_state(&pod!("pod-oomkilled.json")) else {
+    let PodState::Stopped(exit) = pod_state(&pod!("pod-oomkilled.json")) else {
         panic!("not exited");
     };
     assert_eq!(exit.exit_code, 137);
@@ -74,17 +75,21 @@ fn an_oom_killed_container_exited_137_killed_for_memory() {
 
 #[test]
 fn crash_loop_back_off_reports_the_last_exit_code() {
-    let PodState::Exited(exit) = pod_state(&pod!("pod-crashloopbackoff.json")) else {
+    let PodState::Stopped(exit) = pod_state(&pod!("pod-crashloopbackoff.json")) else {
         panic!("not exited");
     };
     assert_eq!(exit.exit_code, 1);
     assert!(!exit.oom_killed);
-    assert!(exit.crash_loop);
+    assert_eq!(exit.back_off, Some(std::time::Duration::from_secs(40)));
+    assert!(
+        exit.restarting,
+        "restartPolicy OnFailure, exit 1: restarted in place"
+    );
 }
 
 #[test]
 fn a_completed_job_pod_carries_its_termination_message() {
-    let PodState::Exited(exit) = pod_state(&pod!("pod-completed-termination-message.json")) else {
+    let PodState::Stopped(exit) = pod_state(&pod!("pod-completed-termination-message.json")) else {
         panic!("not exited");
     };
     assert_eq!(exit.exit_code, 0);
@@ -120,7 +125,8 @@ fn a_running_container_that_is_not_ready_yet_still_runs() {
         pod_state(unready),
         PodState::Running {
             ip: Some(_),
-            ready: false
+            ready: false,
+            ..
         }
     ));
 }
@@ -163,4 +169,72 @@ fn an_oom_job_failed_on_its_backoff_limit() {
 #[test]
 fn a_job_without_conditions_runs() {
     assert_eq!(job_state(&Job::default()), JobState::Running);
+}
+
+#[test]
+fn an_unschedulable_pod_carries_the_schedulers_message() {
+    let state = pod_state(&pod!("pod-unschedulable-insufficient-cpu.json"));
+    let PodState::Unschedulable { message } = state else {
+        panic!("not unschedulable: {state:?}");
+    };
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 Insufficient cpu."),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_deployment_pod_restarted_in_place_after_an_oom_kill_runs_again() {
+    let pod = pod!("pod-deployment-oomkilled-restarted.json");
+    let state = pod_state(&pod);
+    assert!(
+        matches!(
+            state,
+            PodState::Running {
+                ready: true,
+                restarts: 1,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    let last = last_stop(&pod).expect("its last stop");
+    assert_eq!((last.exit_code, last.oom_killed), (137, true));
+    assert_eq!(last.restarts, 0, "the first exit: no restart before it");
+    assert!(last.restarting);
+}
+
+#[test]
+fn a_crash_looping_deployment_pod_is_stopped_backing_off_with_its_exit_code() {
+    let PodState::Stopped(s) = pod_state(&pod!("pod-deployment-crashloop-restarts.json")) else {
+        panic!("not stopped");
+    };
+    assert_eq!(s.exit_code, 3);
+    assert!(!s.oom_killed);
+    assert!(s.restarting);
+    assert_eq!(s.restarts, 4);
+    assert_eq!(s.back_off, Some(std::time::Duration::from_secs(80)));
+}
+
+#[test]
+fn kubelet_back_off_durations_are_read_in_go_notation() {
+    assert_eq!(go_duration("10s"), Some(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        go_duration("1m20s"),
+        Some(std::time::Duration::from_secs(80))
+    );
+    assert_eq!(
+        go_duration("5m0s"),
+        Some(std::time::Duration::from_secs(300))
+    );
+    assert_eq!(go_duration("soon"), None);
+    assert_eq!(go_duration("10"), None);
+}
+
+#[test]
+fn a_job_pod_is_never_restarted_in_place() {
+    let PodState::Stopped(s) = pod_state(&pod!("pod-oomkilled.json")) else {
+        panic!("not stopped");
+    };
+    assert!(!s.restarting);
 }

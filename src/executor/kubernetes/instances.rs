@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::classify::{PodState, pod_state};
 use super::names::{self, Role};
 use super::objects;
-use super::replicas::{GiveBack, is_marked};
+use super::replicas::is_marked;
 use super::{KubeExecutor, errors};
 use crate::executor::{ExecutorError, Instance, InstanceSpec};
 
@@ -39,32 +39,35 @@ impl KubeExecutor {
     /// Adds a replica and waits until a pod no start has claimed runs or fails.
     pub(super) async fn start_pod(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError> {
         let name = names::deployment_name(&spec.callback, spec.revision);
-        if self.scale(&name, 1).await?.is_none() {
-            self.create_revision(spec).await?;
-            if self.scale(&name, 1).await?.is_none() {
-                return Err(ExecutorError::Other(format!(
-                    "deployment {name} disappeared while it was scaled up"
-                )));
+        let replica = match self.add_replica(&name).await? {
+            Some(replica) => replica,
+            None => {
+                self.create_revision(spec).await?;
+                self.add_replica(&name).await?.ok_or_else(|| {
+                    ExecutorError::Other(format!(
+                        "deployment {name} disappeared while it was scaled up"
+                    ))
+                })?
             }
-        }
-        let mut give_back = GiveBack::new(self.deployments(), &name);
+        };
         let labels = names::labels(&self.gateway_id, spec, Role::Service);
         let selector = names::selector(&labels);
-        let claimed = self.claim_new_pod(&name, &selector).await;
-        give_back.disarm();
-        match claimed {
-            Ok(Claim::Started(instance)) => Ok(instance),
+        match self.claim_new_pod(&name, &selector).await {
+            Ok(Claim::Started(instance)) => {
+                replica.keep();
+                Ok(instance)
+            }
             Ok(Claim::Failed { pod, error }) => {
+                // Removing the pod takes its replica with it.
+                replica.keep();
                 if let Err(e) = self.remove_pod(&pod).await {
                     tracing::warn!(instance.id = %pod, error = %e, "cannot remove a pod that failed to start");
                 }
                 Err(error)
             }
             Err(e) => {
-                // Give the replica back; the ReplicaSet deletes a pod that is not ready first.
-                if let Err(undo) = self.scale(&name, -1).await {
-                    tracing::warn!(deployment = %name, error = %undo, "cannot scale back down after a failed start");
-                }
+                // The ReplicaSet deletes a pod that is not ready first.
+                replica.give_back().await;
                 Err(e)
             }
         }
@@ -73,7 +76,7 @@ impl KubeExecutor {
     /// Creates the revision's Deployment and Service unless they exist.
     async fn create_revision(&self, spec: &InstanceSpec) -> Result<(), ExecutorError> {
         let pp = PostParams::default();
-        let deployment = objects::deployment(&self.gateway_id, spec);
+        let deployment = objects::deployment(self.shape(), spec);
         tolerate_exists(
             errors::raw(self.deployments().create(&pp, &deployment)).await?,
             "deployments",
@@ -131,7 +134,12 @@ impl KubeExecutor {
             PodState::Running { ip: Some(ip), .. } => {
                 Claim::Started(self.instance(&name, Some(ip)))
             }
-            PodState::Exited(_) => Claim::Started(self.instance(&name, pod_ip(pod))),
+            PodState::Stopped(_) => Claim::Started(self.instance(&name, pod_ip(pod))),
+            // The scheduler said so: reported now, not when the start times out.
+            PodState::Unschedulable { message } => Claim::Failed {
+                pod: name.clone(),
+                error: ExecutorError::Unschedulable { reason: message },
+            },
             PodState::ImagePull { image, message } => Claim::Failed {
                 pod: name.clone(),
                 error: ExecutorError::ImagePull { image, message },
@@ -144,7 +152,7 @@ impl KubeExecutor {
             },
         };
         // Two starts may see the same pod: the first to insert it owns it.
-        if self.claimed().insert(name) {
+        if self.claim(&name) {
             Seen::Claimed(claim)
         } else {
             Seen::Skip
@@ -165,8 +173,7 @@ impl KubeExecutor {
 
     fn start_timed_out(&self, deployment: &str, why: Option<String>) -> ExecutorError {
         let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
-        ExecutorError::Unavailable {
-            backend: "kubernetes",
+        ExecutorError::NotStarted {
             reason: format!(
                 "no new pod of deployment {deployment} started within {} s{why}",
                 self.start_timeout.as_secs()
@@ -184,7 +191,7 @@ pub(super) fn pod_ip(pod: &Pod) -> Option<IpAddr> {
 }
 
 /// Why a pod has not started: the scheduler's or the kubelet's word.
-fn pending_reason(pod: &Pod) -> Option<String> {
+pub(super) fn pending_reason(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
     let unscheduled = status.conditions.as_ref().and_then(|cs| {
         cs.iter()

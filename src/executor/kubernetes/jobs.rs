@@ -12,8 +12,8 @@ use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher;
 use tokio::time::Instant;
 
-use super::classify::{Exit, JobState, PodState, job_state, pod_state};
-use super::instances::watch_ended;
+use super::classify::{JobState, PodState, Stopped, job_state, pod_state};
+use super::instances::{pending_reason, watch_ended};
 use super::names;
 use super::objects::{self, EventSource};
 use super::{KubeExecutor, errors};
@@ -25,9 +25,11 @@ const MAX_ENV_EVENT: usize = 64 * 1024;
 const MAX_CONFIG_MAP_EVENT: usize = 1000 * 1024;
 /// Lines of output kept for error details.
 const LOG_LINES: usize = 50;
-/// How long past its timeout a Job may run before the gateway stops waiting for the Job
-/// controller to kill it (it normally marks it `DeadlineExceeded` at the deadline).
-const DEADLINE_SLACK: Duration = Duration::from_secs(60);
+/// Slack on a Job's own deadline (`activeDeadlineSeconds`) beyond the time its pod may take to
+/// start and the function's timeout. The gateway ends a job itself at the function's timeout
+/// counted from its container's start; the Job's deadline only ends a job whose gateway went
+/// away.
+const JOB_DEADLINE_SLACK: Duration = Duration::from_secs(5);
 
 /// What the two watches of a running job report.
 enum Seen {
@@ -62,7 +64,8 @@ impl KubeExecutor {
         } else {
             EventSource::Env(event)
         };
-        let job = objects::job(&self.gateway_id, &name, spec, source, timeout);
+        let backstop = self.start_timeout + timeout + JOB_DEADLINE_SLACK;
+        let job = objects::job(self.shape(), &name, spec, source, backstop);
         let outcome = match errors::call(self.jobs().create(&pp, &job), "create", "jobs").await {
             Ok(_) => self.await_job(&name, timeout).await,
             Err(e) => Err(e),
@@ -89,14 +92,19 @@ impl KubeExecutor {
         }
     }
 
-    /// Watches the Job and its pod until it ends, classifying each state as it appears.
+    /// Watches the Job and its pod until it ends, classifying each state as it appears. The
+    /// function gets its whole `timeout` from the moment its container runs: scheduling and
+    /// the image pull do not eat it, they fail with their own errors (or, past the start
+    /// timeout, as a job that did not start).
     async fn await_job(&self, name: &str, timeout: Duration) -> Result<JobOutcome, ExecutorError> {
         let mut events = self.job_events(name);
-        let give_up = Instant::now() + timeout + DEADLINE_SLACK;
+        let mut clock = JobClock::new(self.start_timeout, timeout);
         let mut last_pod: Option<String> = None;
+        let mut pending_because: Option<String> = None;
         loop {
-            let seen = match tokio::time::timeout_at(give_up, events.next()).await {
-                Err(_) => return Ok(self.timed_out(last_pod.as_deref()).await),
+            let seen = match tokio::time::timeout_at(clock.deadline(), events.next()).await {
+                Err(_) if clock.started() => return Ok(self.timed_out(last_pod.as_deref()).await),
+                Err(_) => return Err(not_started(name, self.start_timeout, pending_because)),
                 Ok(None) => return Err(watch_ended()),
                 Ok(Some(Err(e))) if errors::is_transient_watch_error(&e) => continue,
                 Ok(Some(Err(e))) => return Err(errors::map_watch(e, "jobs")),
@@ -104,7 +112,13 @@ impl KubeExecutor {
             };
             match seen {
                 Seen::Job(job) => match job_state(&job) {
-                    JobState::TimedOut => return Ok(self.timed_out(last_pod.as_deref()).await),
+                    // Its own deadline is a backstop far past the function's timeout.
+                    JobState::TimedOut if clock.started() => {
+                        return Ok(self.timed_out(last_pod.as_deref()).await);
+                    }
+                    JobState::TimedOut => {
+                        return Err(not_started(name, self.start_timeout, pending_because));
+                    }
                     JobState::Running => {}
                     // Ended, but its pod's exit has not been seen: read it once.
                     JobState::Complete | JobState::Failed { .. } => {
@@ -114,16 +128,26 @@ impl KubeExecutor {
                 Seen::Pod(pod) => {
                     let pod_name = pod.metadata.name.clone().unwrap_or_default();
                     match pod_state(&pod) {
-                        PodState::Exited(exit) => return self.exited(name, &pod_name, exit).await,
+                        PodState::Stopped(exit) => return self.exited(name, &pod_name, exit).await,
                         PodState::ImagePull { image, message } => {
                             return Err(ExecutorError::ImagePull { image, message });
+                        }
+                        PodState::Unschedulable { message } => {
+                            return Err(ExecutorError::Unschedulable { reason: message });
                         }
                         PodState::Unstartable { reason, message } => {
                             return Err(ExecutorError::Other(format!(
                                 "job {name} cannot start its container: {reason}: {message}"
                             )));
                         }
-                        PodState::Pending | PodState::Running { .. } => last_pod = Some(pod_name),
+                        PodState::Running { .. } => {
+                            clock.container_runs();
+                            last_pod = Some(pod_name);
+                        }
+                        PodState::Pending => {
+                            pending_because = pending_reason(&pod).or(pending_because);
+                            last_pod = Some(pod_name);
+                        }
                     }
                 }
             }
@@ -158,7 +182,12 @@ impl KubeExecutor {
 
     /// The pod stopped. A kill at the deadline also ends here; the Job controller marks the
     /// Job before it kills the pod, so a fresh read of the Job tells.
-    async fn exited(&self, job: &str, pod: &str, exit: Exit) -> Result<JobOutcome, ExecutorError> {
+    async fn exited(
+        &self,
+        job: &str,
+        pod: &str,
+        exit: Stopped,
+    ) -> Result<JobOutcome, ExecutorError> {
         if exit.exit_code != 0 {
             let got = errors::call(self.jobs().get_opt(job), "get", "jobs").await?;
             if got.as_ref().map(job_state) == Some(JobState::TimedOut) {
@@ -186,7 +215,7 @@ impl KubeExecutor {
             .labels(&format!("batch.kubernetes.io/job-name={name}"));
         let pods = errors::call(self.pods().list(&lp), "list", "pods").await?;
         for pod in &pods.items {
-            if let PodState::Exited(exit) = pod_state(pod) {
+            if let PodState::Stopped(exit) = pod_state(pod) {
                 let pod_name = pod.metadata.name.clone().unwrap_or_default();
                 return self.exited(name, &pod_name, exit).await;
             }
@@ -223,6 +252,52 @@ impl KubeExecutor {
     }
 }
 
+/// When a job must have started, and when it must have ended.
+struct JobClock {
+    created: Instant,
+    start_timeout: Duration,
+    timeout: Duration,
+    running_since: Option<Instant>,
+}
+
+impl JobClock {
+    fn new(start_timeout: Duration, timeout: Duration) -> Self {
+        JobClock {
+            created: Instant::now(),
+            start_timeout,
+            timeout,
+            running_since: None,
+        }
+    }
+
+    /// The container runs: the function's timeout counts from the first time this is seen
+    /// (never earlier than the container's real start).
+    fn container_runs(&mut self) {
+        self.running_since.get_or_insert_with(Instant::now);
+    }
+
+    fn started(&self) -> bool {
+        self.running_since.is_some()
+    }
+
+    fn deadline(&self) -> Instant {
+        match self.running_since {
+            Some(t) => t + self.timeout,
+            None => self.created + self.start_timeout,
+        }
+    }
+}
+
+fn not_started(job: &str, start_timeout: Duration, why: Option<String>) -> ExecutorError {
+    let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+    ExecutorError::NotStarted {
+        reason: format!(
+            "the pod of job {job} did not start within {} s{why}",
+            start_timeout.as_secs()
+        ),
+    }
+}
+
 fn last_line(log: &str) -> Option<String> {
     log.lines()
         .rev()
@@ -237,6 +312,7 @@ struct Cleanup {
     config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap>,
     name: String,
     armed: bool,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Cleanup {
@@ -246,6 +322,7 @@ impl Cleanup {
             config_maps: executor.config_maps(),
             name: name.into(),
             armed: true,
+            tasks: executor.tasks.clone(),
         }
     }
 
@@ -264,12 +341,9 @@ impl Drop for Cleanup {
             self.config_maps.clone(),
             self.name.clone(),
         );
-        // Outside a runtime (a test's teardown) there is nothing left to clean with.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = jobs.delete(&name, &DeleteParams::background()).await;
-                let _ = config_maps.delete(&name, &DeleteParams::default()).await;
-            });
-        }
+        KubeExecutor::spawn_tracked(&self.tasks, async move {
+            let _ = jobs.delete(&name, &DeleteParams::background()).await;
+            let _ = config_maps.delete(&name, &DeleteParams::default()).await;
+        });
     }
 }

@@ -15,12 +15,13 @@ mod jobs;
 mod names;
 mod objects;
 mod observe;
+mod pod_events;
 mod replicas;
 mod retire;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,9 +29,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::keyed_locks::KeyedLocks;
 
 use super::{
-    Executor, ExecutorError, Instance, InstanceExit, InstanceSpec, InstanceStatus, JobOutcome,
+    Executor, ExecutorError, Instance, InstanceEvent, InstanceSpec, InstanceStatus, JobOutcome,
     LogLine, ObservedInstance,
 };
 pub use objects::RUNTIME_PORT;
@@ -38,6 +42,7 @@ pub use objects::RUNTIME_PORT;
 /// How long a start waits for a new pod's container to run (or fail) before giving up: the
 /// default of `FAAS_STARTUP_TIMEOUT_MS`; a pod no node can take must not hang a deploy.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::config::DEFAULT_KUBE_CPU_REQUEST as DEFAULT_CPU_REQUEST;
 
 /// Runs instances as pods of per-revision Deployments, and job-mode calls as Jobs.
 pub struct KubeExecutor {
@@ -46,14 +51,18 @@ pub struct KubeExecutor {
     gateway_id: String,
     pod_port: u16,
     start_timeout: Duration,
+    /// A pod's CPU request as a fraction of its limit.
+    cpu_request: f64,
     /// Pods handed out as instances (or taken over after a restart), which no later start
     /// may hand out again. A std mutex: it is never held across an `.await`.
-    claimed: Mutex<HashSet<String>>,
+    claimed: Mutex<HashMap<String, tokio::time::Instant>>,
     /// Whether the pods found at the first listing were claimed (see `observe::list`).
     seeded: AtomicBool,
     /// One lock per Deployment, so this gateway's own starts and removals change its
     /// replicas one after the other instead of racing on its resourceVersion.
-    scaling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    scaling: KeyedLocks,
+    /// Where clean-ups of abandoned starts and calls run, so shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 impl KubeExecutor {
@@ -65,9 +74,11 @@ impl KubeExecutor {
             gateway_id: gateway_id.into(),
             pod_port: RUNTIME_PORT,
             start_timeout: DEFAULT_START_TIMEOUT,
-            claimed: Mutex::new(HashSet::new()),
+            cpu_request: DEFAULT_CPU_REQUEST,
+            claimed: Mutex::new(HashMap::new()),
             seeded: AtomicBool::new(false),
-            scaling: Mutex::new(HashMap::new()),
+            scaling: KeyedLocks::default(),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -87,10 +98,41 @@ impl KubeExecutor {
         self
     }
 
-    /// How long a start waits for a pod that neither runs nor fails (unschedulable …).
+    /// How long a start (or a job's pod) may take to run its container: scheduling, pulling
+    /// the image, creating the container.
     pub fn with_start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
+    }
+
+    /// Runs its background clean-ups on `tasks` (the gateway's, drained at shutdown).
+    pub fn with_tasks(mut self, tasks: TaskTracker) -> Self {
+        self.tasks = tasks;
+        self
+    }
+
+    /// Runs `work` in the background, tracked; nothing runs outside a runtime (a test's
+    /// teardown), where there is nothing left to clean with.
+    pub(super) fn spawn_tracked<F>(tasks: &TaskTracker, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            tasks.spawn_on(work, &rt);
+        }
+    }
+
+    /// Requests this fraction of each pod's CPU limit (`FAAS_KUBE_CPU_REQUEST`).
+    pub fn with_cpu_request(mut self, fraction: f64) -> Self {
+        self.cpu_request = fraction;
+        self
+    }
+
+    fn shape(&self) -> objects::PodShape<'_> {
+        objects::PodShape {
+            gateway_id: &self.gateway_id,
+            cpu_request: self.cpu_request,
+        }
     }
 
     fn pods(&self) -> kube::Api<Pod> {
@@ -113,13 +155,23 @@ impl KubeExecutor {
         kube::Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::time::Instant>> {
         self.claimed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn scaling_lock(&self, deployment: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.scaling.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(locks.entry(deployment.to_owned()).or_default())
+    /// Claims a pod for one start; false when another start (or a previous run of the
+    /// gateway) has it.
+    fn claim(&self, pod: &str) -> bool {
+        let mut claimed = self.claimed();
+        if claimed.contains_key(pod) {
+            return false;
+        }
+        claimed.insert(pod.to_owned(), tokio::time::Instant::now());
+        true
+    }
+
+    fn scaling_locks(&self) -> KeyedLocks {
+        self.scaling.clone()
     }
 }
 
@@ -143,8 +195,8 @@ impl Executor for KubeExecutor {
         self.remove_pod(id).await
     }
 
-    async fn watch(&self, tx: mpsc::Sender<InstanceExit>) -> Result<(), ExecutorError> {
-        self.watch_exits(tx).await
+    async fn watch(&self, tx: mpsc::Sender<InstanceEvent>) -> Result<(), ExecutorError> {
+        self.watch_pods(tx).await
     }
 
     async fn status(&self, id: &str) -> Result<InstanceStatus, ExecutorError> {

@@ -47,10 +47,19 @@ pub enum EventSource<'a> {
     ConfigMap,
 }
 
+/// What every pod of this gateway shares besides the revision's own settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PodShape<'a> {
+    /// Value of the `faas.gateway` label.
+    pub gateway_id: &'a str,
+    /// A pod's CPU request as a fraction of its CPU limit (`FAAS_KUBE_CPU_REQUEST`).
+    pub cpu_request: f64,
+}
+
 /// The revision's Deployment, created with no replicas: the gateway scales it itself.
-pub fn deployment(gateway_id: &str, spec: &InstanceSpec) -> Deployment {
-    let labels = labels(gateway_id, spec, Role::Service);
-    let mut container = container(spec, spec_env(spec));
+pub fn deployment(shape: PodShape<'_>, spec: &InstanceSpec) -> Deployment {
+    let labels = labels(shape.gateway_id, spec, Role::Service);
+    let mut container = container(spec, spec_env(spec), shape.cpu_request);
     container.ports = Some(vec![ContainerPort {
         name: Some("http".into()),
         container_port: i32::from(RUNTIME_PORT),
@@ -107,13 +116,13 @@ pub fn service(gateway_id: &str, spec: &InstanceSpec) -> Service {
 
 /// One job run: never retried, killed at `timeout`, its result in the termination message.
 pub fn job(
-    gateway_id: &str,
+    shape: PodShape<'_>,
     name: &str,
     spec: &InstanceSpec,
     event: EventSource<'_>,
     timeout: Duration,
 ) -> Job {
-    let labels = labels(gateway_id, spec, Role::Job);
+    let labels = labels(shape.gateway_id, spec, Role::Job);
     let mut env = spec_env(spec);
     let mut volumes = Vec::new();
     match event {
@@ -133,7 +142,7 @@ pub fn job(
             });
         }
     }
-    let mut container = container(spec, env);
+    let mut container = container(spec, env, shape.cpu_request);
     if event == EventSource::ConfigMap {
         container
             .volume_mounts
@@ -145,10 +154,11 @@ pub fn job(
                 ..Default::default()
             });
     }
-    // Whole seconds, rounded up, so a job is never killed before its timeout.
+    // Whole seconds, rounded up, plus one: the Job controller counts from `status.startTime`,
+    // which is cut to the second, so a job is never killed before `timeout`.
     let deadline = i64::try_from(timeout.as_millis().div_ceil(1000))
         .unwrap_or(i64::MAX)
-        .max(1);
+        .saturating_add(1);
     Job {
         metadata: meta(name.into(), &labels),
         spec: Some(JobSpec {
@@ -225,19 +235,31 @@ fn template(
     }
 }
 
-fn container(spec: &InstanceSpec, env: Vec<EnvVar>) -> Container {
+/// Millicores, at least 1m (the API rejects a zero CPU quantity).
+fn millicores(cpu: f64) -> Quantity {
+    Quantity(format!("{}m", ((cpu * 1000.0).round() as u64).max(1)))
+}
+
+fn container(spec: &InstanceSpec, env: Vec<EnvVar>, cpu_request: f64) -> Container {
     let memory = Quantity(format!("{}Mi", spec.memory_mb));
-    // Millicores, at least 1m (the API rejects a zero CPU quantity).
-    let cpu = Quantity(format!("{}m", ((spec.cpu * 1000.0).round() as u64).max(1)));
-    let resources = BTreeMap::from([("memory".to_owned(), memory), ("cpu".to_owned(), cpu)]);
+    let limits = BTreeMap::from([
+        ("memory".to_owned(), memory.clone()),
+        ("cpu".to_owned(), millicores(spec.cpu)),
+    ]);
+    // Memory is requested in full, so an OOM kill means the function passed its own limit;
+    // CPU only in part, so functions that idle most of the time do not fill a node.
+    let requests = BTreeMap::from([
+        ("memory".to_owned(), memory),
+        ("cpu".to_owned(), millicores(spec.cpu * cpu_request)),
+    ]);
     Container {
         name: CONTAINER.into(),
         image: Some(spec.image.clone()),
         image_pull_policy: Some("IfNotPresent".into()),
         env: Some(env),
         resources: Some(ResourceRequirements {
-            requests: Some(resources.clone()),
-            limits: Some(resources),
+            requests: Some(requests),
+            limits: Some(limits),
             ..Default::default()
         }),
         security_context: Some(SecurityContext {

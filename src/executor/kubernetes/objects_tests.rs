@@ -20,6 +20,11 @@ fn spec() -> InstanceSpec {
     }
 }
 
+const SHAPE: PodShape<'static> = PodShape {
+    gateway_id: "gw1",
+    cpu_request: 0.1,
+};
+
 fn to_json<T: serde::Serialize>(o: &T) -> Value {
     serde_json::to_value(o).expect("serialisable")
 }
@@ -36,7 +41,7 @@ fn expected_labels(role: &str) -> Value {
 
 #[test]
 fn a_deployment_is_named_after_the_revision_and_labelled_on_object_and_template() {
-    let d = to_json(&deployment("gw1", &spec()));
+    let d = to_json(&deployment(SHAPE, &spec()));
     assert_eq!(d["metadata"]["name"], "faas-hello-r3");
     assert_eq!(d["metadata"]["labels"], expected_labels("service"));
     assert_eq!(
@@ -52,15 +57,22 @@ fn a_deployment_is_named_after_the_revision_and_labelled_on_object_and_template(
 
 #[test]
 fn a_deployment_pod_is_hardened_limited_and_probed() {
-    let d = to_json(&deployment("gw1", &spec()));
+    let d = to_json(&deployment(SHAPE, &spec()));
     let pod = &d["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
     assert_eq!(c["name"], "fn");
     assert_eq!(c["image"], "registry.test/faas-fn/hello:abc");
     assert_eq!(c["imagePullPolicy"], "IfNotPresent");
-    let limits = json!({"memory": "128Mi", "cpu": "500m"});
-    assert_eq!(c["resources"]["limits"], limits);
-    assert_eq!(c["resources"]["requests"], limits);
+    assert_eq!(
+        c["resources"]["limits"],
+        json!({"memory": "128Mi", "cpu": "500m"})
+    );
+    // All the memory, a tenth of the CPU (FAAS_KUBE_CPU_REQUEST): idle functions do not
+    // fill a node, and an OOM kill means the function passed its own limit.
+    assert_eq!(
+        c["resources"]["requests"],
+        json!({"memory": "128Mi", "cpu": "50m"})
+    );
     let sc = &c["securityContext"];
     assert_eq!(sc["runAsNonRoot"], true);
     assert_eq!(sc["runAsUser"], 10001);
@@ -84,7 +96,7 @@ fn a_deployment_pod_is_hardened_limited_and_probed() {
 
 #[test]
 fn the_environment_comes_from_the_spec() {
-    let d = to_json(&deployment("gw1", &spec()));
+    let d = to_json(&deployment(SHAPE, &spec()));
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["env"],
         json!([
@@ -108,7 +120,7 @@ fn a_service_selects_the_revision_pods_on_port_8080() {
 #[test]
 fn a_job_runs_once_within_its_deadline_with_the_event_in_the_environment() {
     let j = to_json(&job(
-        "gw1",
+        SHAPE,
         "faas-hello-job-1",
         &spec(),
         EventSource::Env(r#"{"method":"GET"}"#),
@@ -116,7 +128,8 @@ fn a_job_runs_once_within_its_deadline_with_the_event_in_the_environment() {
     ));
     assert_eq!(j["metadata"]["labels"], expected_labels("job"));
     assert_eq!(j["spec"]["backoffLimit"], 0);
-    assert_eq!(j["spec"]["activeDeadlineSeconds"], 3);
+    // Rounded up, plus the second `status.startTime` (whole seconds) may lose.
+    assert_eq!(j["spec"]["activeDeadlineSeconds"], 4);
     assert_eq!(j["spec"]["ttlSecondsAfterFinished"], 300);
     let pod = &j["spec"]["template"];
     assert_eq!(pod["metadata"]["labels"], expected_labels("job"));
@@ -133,7 +146,7 @@ fn a_job_runs_once_within_its_deadline_with_the_event_in_the_environment() {
 #[test]
 fn a_large_event_is_mounted_from_a_config_map_named_like_the_job() {
     let j = to_json(&job(
-        "gw1",
+        SHAPE,
         "faas-hello-job-1",
         &spec(),
         EventSource::ConfigMap,
@@ -169,9 +182,20 @@ fn a_large_event_is_mounted_from_a_config_map_named_like_the_job() {
 fn a_tiny_cpu_share_is_still_a_valid_quantity() {
     let mut s = spec();
     s.cpu = 0.0001;
-    let d = to_json(&deployment("gw1", &s));
+    let d = to_json(&deployment(SHAPE, &s));
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
         "1m"
     );
+}
+
+#[test]
+fn the_cpu_request_follows_the_configured_fraction() {
+    let shape = PodShape {
+        cpu_request: 1.0,
+        ..SHAPE
+    };
+    let d = to_json(&deployment(shape, &spec()));
+    let r = &d["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(r["requests"], r["limits"]);
 }

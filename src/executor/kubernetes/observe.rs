@@ -10,14 +10,14 @@ use kube::api::{ListParams, LogParams};
 use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
-use super::classify::{PodState, pod_state, to_chrono};
+use super::classify::{PodState, last_stop, pod_state, to_chrono};
 use super::instances::{label, pod_ip, watch_ended};
 use super::names::{self, Role};
 use super::objects::CONTAINER;
-use super::replicas::is_marked;
+use super::pod_events::PodTracker;
 use super::{KubeExecutor, errors};
 use crate::executor::{
-    CALLBACK_LABEL, ExecutorError, InstanceExit, InstanceStatus, LogLine, LogStream,
+    CALLBACK_LABEL, ExecutorError, Exit, InstanceEvent, InstanceStatus, LogLine, LogStream,
     ObservedInstance, REVISION_LABEL, ROLE_LABEL,
 };
 
@@ -32,15 +32,17 @@ impl KubeExecutor {
             return Ok(InstanceStatus::Gone);
         }
         Ok(match pod_state(&pod) {
-            PodState::Exited(e) => InstanceStatus::Exited {
-                exit_code: e.exit_code,
-                oom_killed: e.oom_killed,
+            PodState::Stopped(s) => InstanceStatus::Exited(s.exit()),
+            PodState::ImagePull { .. } | PodState::Unstartable { .. } => {
+                InstanceStatus::Exited(Exit::for_good(-1, false))
+            }
+            PodState::Running { restarts, .. } if restarts > 0 => match last_stop(&pod) {
+                Some(s) => InstanceStatus::Restarted(s.exit()),
+                None => InstanceStatus::Running,
             },
-            PodState::ImagePull { .. } | PodState::Unstartable { .. } => InstanceStatus::Exited {
-                exit_code: -1,
-                oom_killed: false,
-            },
-            PodState::Pending | PodState::Running { .. } => InstanceStatus::Running,
+            PodState::Pending | PodState::Unschedulable { .. } | PodState::Running { .. } => {
+                InstanceStatus::Running
+            }
         })
     }
 
@@ -53,6 +55,16 @@ impl KubeExecutor {
         let lp = ListParams::default().labels(&names::gateway_selector(&self.gateway_id));
         let pods = errors::call(self.pods().list(&lp), "list", "pods").await?;
         let seed = !self.seeded.swap(true, Ordering::AcqRel);
+        // Claims of pods that no longer exist are forgotten, so the set never grows; a claim
+        // younger than the listing may be of a pod the listing has not seen yet.
+        let existing: HashSet<&str> = pods
+            .items
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let settled = tokio::time::Instant::now().checked_sub(std::time::Duration::from_secs(60));
+        self.claimed()
+            .retain(|name, at| settled.is_none_or(|s| *at > s) || existing.contains(name.as_str()));
         let mut found = Vec::with_capacity(pods.items.len());
         for pod in pods.items {
             if pod.metadata.deletion_timestamp.is_some() {
@@ -61,9 +73,9 @@ impl KubeExecutor {
             let Some(observed) = self.observe(&pod) else {
                 continue;
             };
-            let started = observed.running || matches!(pod_state(&pod), PodState::Exited(_));
+            let started = observed.running || matches!(pod_state(&pod), PodState::Stopped(_));
             if seed && started && !observed.job {
-                self.claimed().insert(observed.instance.id.clone());
+                self.claim(&observed.instance.id);
             }
             found.push(observed);
         }
@@ -80,12 +92,13 @@ impl KubeExecutor {
         let running = matches!(state, PodState::Running { .. });
         // A pod that never started counts as stopped since its creation, so the sweep
         // collects one stuck for good.
-        let finished_at = match state {
-            PodState::Running { .. } => None,
-            PodState::Exited(e) => e.finished_at.or(created),
-            PodState::Pending | PodState::ImagePull { .. } | PodState::Unstartable { .. } => {
-                created
-            }
+        let (finished_at, restarting) = match &state {
+            PodState::Running { .. } => (None, false),
+            PodState::Stopped(s) => (s.finished_at.or(created), s.restarting),
+            PodState::Pending
+            | PodState::Unschedulable { .. }
+            | PodState::ImagePull { .. }
+            | PodState::Unstartable { .. } => (created, false),
         };
         let mut instance = self.instance(name, pod_ip(pod));
         let start_time = pod.status.as_ref().and_then(|s| s.start_time.as_ref());
@@ -99,6 +112,7 @@ impl KubeExecutor {
             revision,
             running,
             finished_at,
+            restarting,
             job,
         })
     }
@@ -156,64 +170,31 @@ impl KubeExecutor {
         }
     }
 
-    /// Reports each service pod's first exit, and pods deleted by someone else, as they
-    /// happen. Pods the gateway removes itself carry its mark and are not news.
-    pub(super) async fn watch_exits(
+    /// Reports what happens to service pods as it happens (see `pod_events.rs`).
+    pub(super) async fn watch_pods(
         &self,
-        tx: mpsc::Sender<InstanceExit>,
+        tx: mpsc::Sender<InstanceEvent>,
     ) -> Result<(), ExecutorError> {
         let config = watcher::Config::default().labels(&names::gateway_selector(&self.gateway_id));
         let mut events = watcher(self.pods(), config).boxed();
-        let mut reported = HashSet::new();
+        let mut tracker = PodTracker::default();
         while let Some(event) = events.next().await {
-            let exit = match event {
+            let news = match event {
                 Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
-                    match exit_of(&pod, false) {
-                        // Only the first exit of a pod is news.
-                        Some(exit) if reported.insert(exit.id.clone()) => exit,
-                        _ => continue,
-                    }
+                    tracker.observe(&pod, false)
                 }
-                Ok(watcher::Event::Delete(pod)) => {
-                    // Forgotten either way: the set only holds pods that still exist.
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    let was_reported = reported.remove(&name);
-                    match exit_of(&pod, true) {
-                        Some(exit) if !was_reported => exit,
-                        _ => continue,
-                    }
-                }
+                Ok(watcher::Event::Delete(pod)) => tracker.observe(&pod, true),
                 Ok(_) => continue,
                 Err(e) if errors::is_transient_watch_error(&e) => continue,
                 Err(e) => return Err(errors::map_watch(e, "pods")),
             };
-            if tx.send(exit).await.is_err() {
-                return Ok(());
+            for event in news {
+                if tx.send(event).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         Err(watch_ended())
-    }
-}
-
-/// The exit a pod's state reports, if any: a stopped container, or (`deleted`, or being
-/// deleted) a pod that went away without the gateway asking.
-fn exit_of(pod: &Pod, deleted: bool) -> Option<InstanceExit> {
-    if label(pod, ROLE_LABEL) != Some(Role::Service.as_str()) || is_marked(pod) {
-        return None;
-    }
-    let id = pod.metadata.name.clone()?;
-    match pod_state(pod) {
-        PodState::Exited(e) => Some(InstanceExit {
-            id,
-            exit_code: e.exit_code,
-            oom_killed: e.oom_killed,
-        }),
-        _ if deleted || pod.metadata.deletion_timestamp.is_some() => Some(InstanceExit {
-            id,
-            exit_code: -1,
-            oom_killed: false,
-        }),
-        _ => None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Replicas: a Deployment scaled by one (its replica count read and written under its
 //! resourceVersion), and one chosen pod removed.
 
+use std::sync::{Arc, Mutex};
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -21,8 +23,7 @@ impl KubeExecutor {
     /// exist. Within this gateway, changes to one Deployment queue on a lock, so only the
     /// controllers' status updates make [`change_replicas`] retry.
     pub(super) async fn scale(&self, name: &str, delta: i32) -> Result<Option<i32>, ExecutorError> {
-        let lock = self.scaling_lock(name);
-        let _one_at_a_time = lock.lock().await;
+        let _one_at_a_time = self.scaling.lock(name).await;
         change_replicas(&self.deployments(), name, delta).await
     }
 
@@ -118,42 +119,113 @@ async fn change_replicas(
     )))
 }
 
-/// Gives back the replica a start added if the start is dropped before it claimed a pod
-/// (its caller went away), so no replica is left that nobody uses.
-pub(super) struct GiveBack {
+/// Where a start's replica stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The patch that adds it is on its way.
+    Adding,
+    /// Added: the start owns it.
+    Added,
+    /// The start was dropped while the patch was on its way: whoever finishes the patch
+    /// gives it back.
+    Abandoned,
+    /// Handed over (a pod was claimed) or given back: nothing left to do.
+    Done,
+}
+
+/// A replica added for one start. Dropped before [`Replica::keep`] (the start's caller went
+/// away), it is given back — also when the caller went away while it was being added, so no
+/// replica is left that nobody uses.
+pub(super) struct Replica {
     api: Api<Deployment>,
     name: String,
-    armed: bool,
+    stage: Arc<Mutex<Stage>>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
-impl GiveBack {
-    pub(super) fn new(api: Api<Deployment>, name: &str) -> Self {
-        GiveBack {
-            api,
-            name: name.into(),
-            armed: true,
-        }
-    }
-
-    /// The start finished; it handles its replica itself.
-    pub(super) fn disarm(&mut self) {
-        self.armed = false;
+impl KubeExecutor {
+    /// Adds a replica to a Deployment, in a task of its own so a caller that goes away
+    /// midway cannot leave it behind; `None` when the Deployment does not exist.
+    pub(super) async fn add_replica(&self, name: &str) -> Result<Option<Replica>, ExecutorError> {
+        let stage = Arc::new(Mutex::new(Stage::Adding));
+        let replica = Replica {
+            api: self.deployments(),
+            name: name.to_owned(),
+            stage: Arc::clone(&stage),
+            tasks: self.tasks.clone(),
+        };
+        let (api, locks, name) = (self.deployments(), self.scaling_locks(), name.to_owned());
+        let adding = self.tasks.spawn(async move {
+            let added = {
+                let _one_at_a_time = locks.lock(&name).await;
+                change_replicas(&api, &name, 1).await
+            };
+            let abandoned = {
+                let mut stage = stage.lock().unwrap_or_else(|p| p.into_inner());
+                let abandoned = *stage == Stage::Abandoned;
+                *stage = if matches!(added, Ok(Some(_))) && !abandoned {
+                    Stage::Added
+                } else {
+                    Stage::Done
+                };
+                abandoned
+            };
+            if abandoned && matches!(added, Ok(Some(_))) {
+                give_back(&api, &name).await;
+            }
+            added
+        });
+        let added = adding.await.map_err(|e| {
+            ExecutorError::Other(format!("adding a replica to {} stopped: {e}", replica.name))
+        })??;
+        Ok(added.map(|_| replica))
     }
 }
 
-impl Drop for GiveBack {
+impl Replica {
+    /// A pod was claimed for it: the start keeps it.
+    pub(super) fn keep(self) {
+        *self.lock() = Stage::Done;
+    }
+
+    /// The start failed: the replica goes back now.
+    pub(super) async fn give_back(self) {
+        *self.lock() = Stage::Done;
+        give_back(&self.api, &self.name).await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Replica {
     fn drop(&mut self) {
-        if !self.armed {
+        let added = {
+            let mut stage = self.lock();
+            match *stage {
+                Stage::Adding => {
+                    *stage = Stage::Abandoned;
+                    false
+                }
+                Stage::Added => {
+                    *stage = Stage::Done;
+                    true
+                }
+                Stage::Abandoned | Stage::Done => false,
+            }
+        };
+        if !added {
             return;
         }
         let (api, name) = (self.api.clone(), self.name.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = change_replicas(&api, &name, -1).await {
-                    tracing::warn!(deployment = %name, error = %e, "cannot give back the replica of an abandoned start");
-                }
-            });
-        }
+        KubeExecutor::spawn_tracked(&self.tasks, async move { give_back(&api, &name).await });
+    }
+}
+
+async fn give_back(api: &Api<Deployment>, name: &str) {
+    if let Err(e) = change_replicas(api, name, -1).await {
+        tracing::warn!(deployment = %name, error = %e, "cannot give back the replica of a start");
     }
 }
 

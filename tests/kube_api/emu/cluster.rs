@@ -1,6 +1,7 @@
 //! The emulated cluster: the store, the scenario each test picks, the requests it received,
-//! and kubelets moving pods through the states captured on a real cluster (the controllers
-//! reacting to every write are in `controllers.rs`).
+//! and the work the controllers hand out on every write (kubelets moving pods through the
+//! states captured on a real cluster, Job deadlines). The controllers are in
+//! `controllers.rs`, the scheduler in `scheduler.rs`, the kubelet in `kubelet.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::scenario::{JobScenario, PodLogs, ServiceScenario, Step};
+use super::scheduler::Scheduler;
 use super::store::{Res, Store};
 
 /// A request the server received.
@@ -29,10 +31,22 @@ pub struct Settings {
     pub job: JobScenario,
     /// `(verb, resource)` pairs answered with 403.
     pub forbidden: Vec<(String, String)>,
-    /// Where every pod "listens" (the tests' stand-in pod network).
-    pub pod_ip: String,
     /// Pause between two states of a pod, as a kubelet would take.
     pub step: Duration,
+    /// What the kubelet's 10 s of back-off take here.
+    pub back_off_unit: Duration,
+    /// The one node's allocatable CPU, in millicores (the captures' node has 2 CPUs).
+    pub node_cpu_millis: u64,
+    /// A pod's termination grace, as the Job controller waits it out after a deadline.
+    pub grace: Duration,
+}
+
+/// Work the controllers hand out after a write.
+pub(super) enum Work {
+    /// A kubelet moves a pod through these states.
+    Kubelet(String, Vec<Step>),
+    /// The Job controller checks this Job's deadline at this time.
+    Deadline(String, chrono::DateTime<chrono::Utc>),
 }
 
 /// One namespace of an emulated cluster.
@@ -44,8 +58,13 @@ pub struct Cluster {
     pub(super) logs: Mutex<HashMap<String, PodLogs>>,
     requests: Mutex<Vec<Recorded>>,
     pub(super) jobs_started: Mutex<HashSet<String>>,
+    pub(super) scheduler: Mutex<Scheduler>,
     /// Pods whose kubelet is still moving them through their scenario.
-    busy: Mutex<HashSet<String>>,
+    pub(super) busy: Mutex<HashSet<String>>,
+    /// When each pod's container was first seen running, for assertions.
+    pub(super) running_since: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Each pod's IP on the tests' stand-in pod network (a loopback address of its own).
+    ips: Mutex<HashMap<String, String>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,13 +81,38 @@ impl Cluster {
                 service: ServiceScenario::Ready,
                 job: JobScenario::Complete,
                 forbidden: Vec::new(),
-                pod_ip: "127.0.0.1".into(),
                 step: Duration::from_millis(10),
+                back_off_unit: Duration::from_millis(100),
+                node_cpu_millis: 2000,
+                grace: Duration::from_millis(200),
             }),
             logs: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             jobs_started: Mutex::new(HashSet::new()),
+            scheduler: Mutex::new(Scheduler::default()),
             busy: Mutex::new(HashSet::new()),
+            running_since: Mutex::new(HashMap::new()),
+            ips: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The pod's IP: its own loopback address, where the stand-in runtime answers for it.
+    pub fn pod_ip(&self, pod: &str) -> String {
+        let mut ips = lock(&self.ips);
+        let n = ips.len() + 2;
+        ips.entry(pod.to_owned())
+            .or_insert_with(|| format!("127.0.{}.{}", n / 250, n % 250 + 2))
+            .clone()
+    }
+
+    /// The pod that has `ip`, if its container runs.
+    pub fn running_pod_at(&self, ip: &str) -> Option<String> {
+        self.read(|s| {
+            s.list(Res::Pods).into_iter().find_map(|p| {
+                let runs = p["status"]["containerStatuses"][0]["state"]["running"].is_object();
+                (runs && p["status"]["podIP"] == ip && p["metadata"]["deletionTimestamp"].is_null())
+                    .then(|| super::store::name_of(&p))
+            })
         })
     }
 
@@ -96,15 +140,19 @@ impl Cluster {
 
     /// Changes the store, then lets the controllers react and wakes the watches.
     pub fn write<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store) -> R) -> R {
-        let (result, started) = {
+        let (result, work) = {
             let mut store = lock(&self.store);
             let result = f(&mut store);
-            let started = self.reconcile(&mut store);
+            let work = self.reconcile(&mut store);
+            self.note_running(&store);
             self.changed.send_replace(store.rv());
-            (result, started)
+            (result, work)
         };
-        for (pod, steps) in started {
-            self.spawn_kubelet(pod, steps);
+        for w in work {
+            match w {
+                Work::Kubelet(pod, steps) => self.spawn_kubelet(pod, steps),
+                Work::Deadline(job, at) => self.spawn_deadline(job, at),
+            }
         }
         result
     }
@@ -123,75 +171,30 @@ impl Cluster {
         lock(&self.logs).get(pod).cloned()
     }
 
-    /// Sets a pod's state to a captured one, as its kubelet would, once the pod has gone
-    /// through its scenario (so the scenario's next step cannot overwrite it).
-    pub async fn set_pod_state(self: &Arc<Self>, pod: &str, frame: &Value) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while lock(&self.busy).contains(pod) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "pod {pod} never settled"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let ip = self.settings().pod_ip.clone();
-        self.write(|s| {
-            if let Some(mut p) = s.get(Res::Pods, pod).cloned() {
-                apply_frame(&mut p, frame, &ip);
-                s.update(Res::Pods, p);
-            }
-        });
+    /// When a pod's container was first seen running.
+    pub fn running_since(&self, pod: &str) -> Option<tokio::time::Instant> {
+        lock(&self.running_since).get(pod).copied()
     }
 
-    /// Moves a pod through its states, one step at a time.
-    fn spawn_kubelet(self: &Arc<Self>, pod: String, steps: Vec<Step>) {
-        let cluster = Arc::clone(self);
-        lock(&self.busy).insert(pod.clone());
-        tokio::spawn(async move {
-            cluster.run_kubelet(&pod, steps).await;
-            lock(&cluster.busy).remove(&pod);
-        });
-    }
-
-    async fn run_kubelet(self: &Arc<Self>, pod: &str, steps: Vec<Step>) {
-        for step in steps {
-            let pause = self.settings().step;
-            tokio::time::sleep(pause).await;
-            let ip = self.settings().pod_ip.clone();
-            let alive = self.write(|s| {
-                let Some(mut p) = s.get(Res::Pods, pod).cloned() else {
-                    return false;
-                };
-                match &step {
-                    Step::Pod(frame) => {
-                        apply_frame(&mut p, frame, &ip);
-                        s.update(Res::Pods, p);
-                    }
-                    Step::Job(status) => {
-                        let owner = &p["metadata"]["ownerReferences"][0]["name"];
-                        let job = owner.as_str().unwrap_or_default();
-                        if let Some(mut j) = s.get(Res::Jobs, job).cloned() {
-                            j["status"] = status.clone();
-                            s.update(Res::Jobs, j);
-                        }
-                    }
-                    Step::DeletePod => {
-                        s.delete(Res::Pods, pod);
-                    }
-                }
-                true
-            });
-            if !alive {
-                return;
+    fn note_running(&self, store: &Store) {
+        let mut since = lock(&self.running_since);
+        for pod in store.list(Res::Pods) {
+            let cs = &pod["status"]["containerStatuses"][0]["state"];
+            if cs["running"].is_object() || cs["terminated"].is_object() {
+                since
+                    .entry(super::store::name_of(&pod))
+                    .or_insert_with(tokio::time::Instant::now);
             }
         }
     }
 }
 
-/// Takes a captured pod's spec and status, keeping the metadata; the captured pod IP becomes
-/// the tests' pod network address.
+/// Takes a captured pod's status, keeping the pod's own metadata and spec (from its
+/// template); the captured pod IP becomes the pod's address on the tests' pod network.
 pub(super) fn apply_frame(pod: &mut Value, frame: &Value, ip: &str) {
-    pod["spec"] = frame["spec"].clone();
+    if pod["spec"].is_null() {
+        pod["spec"] = frame["spec"].clone();
+    }
     let mut status = frame["status"].clone();
     if status.get("podIP").is_some() {
         status["podIP"] = json!(ip);

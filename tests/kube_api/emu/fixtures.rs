@@ -51,3 +51,35 @@ pub fn running_unready_pod() -> Value {
 pub fn job_status(file: &str) -> Value {
     object(file)["status"].clone()
 }
+
+/// The objects of a captured watch stream (`--output-watch-events`), in order, with the event
+/// type of each.
+pub fn watch_frames(file: &str) -> Vec<(String, Value)> {
+    read(file)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a watch event per line"))
+        .map(|e| {
+            let kind = e["type"].as_str().unwrap_or_default().to_owned();
+            (kind, e["object"].clone())
+        })
+        .collect()
+}
+
+/// The captured pod the scheduler could not place (`PodScheduled=False`, `Unschedulable`).
+pub fn unschedulable_pod() -> Value {
+    watch_frames("watch-deployment-scale-0-1-unschedulable.jsonl")
+        .into_iter()
+        .map(|(_, o)| o)
+        .find(|o| o["status"]["conditions"][0]["reason"] == "Unschedulable")
+        .expect("the capture holds the unschedulable state")
+}
+
+/// The captured Job statuses while its `activeDeadlineSeconds` passed: FailureTarget with
+/// the pod terminating, then `failed`, then the Failed condition.
+pub fn job_deadline_statuses() -> Vec<Value> {
+    watch_frames("watch-job-active-deadline.jsonl")
+        .into_iter()
+        .map(|(_, o)| o["status"].clone())
+        .filter(|s| s["conditions"].is_array())
+        .collect()
+}

@@ -5,7 +5,10 @@
 pub mod cluster;
 mod controllers;
 pub mod fixtures;
+mod job_controller;
+mod kubelet;
 pub mod scenario;
+mod scheduler;
 pub mod server;
 mod status;
 pub mod store;

@@ -1,6 +1,6 @@
 //! The states pods and Jobs go through, per scenario, taken from the captures.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fixtures;
 
@@ -15,10 +15,14 @@ pub enum ServiceScenario {
     ImagePullBackOff,
     /// Pending → terminated, OOMKilled, exit 137.
     OomKilled,
-    /// Pending → CrashLoopBackOff after exiting 1.
+    /// Pending → CrashLoopBackOff after exiting 1 (a bare pod's capture, in one step).
     CrashLoop,
-    /// Pending for good (no node can take it).
-    Unschedulable,
+    /// The captured Deployment pod that exits 3 at every start: the kubelet restarts it in
+    /// place with a growing back-off (10 s, 20 s, 40 s … scaled by `back_off_unit`),
+    /// `restartCount` and `lastState` growing, `CrashLoopBackOff` in between.
+    CrashLoopInPlace,
+    /// Scheduled, its container being created, for good (a slow image pull).
+    StuckPending,
 }
 
 /// What a Job's pod does.
@@ -26,8 +30,6 @@ pub enum ServiceScenario {
 pub enum JobScenario {
     /// Runs, writes its result to the termination log, exits 0; the Job completes.
     Complete,
-    /// Runs past `activeDeadlineSeconds`: FailureTarget, the pod deleted, then Failed.
-    DeadlineExceeded,
     /// Killed for its memory; the Job fails on its backoff limit.
     OomKilled,
     /// Its image cannot be pulled.
@@ -39,12 +41,13 @@ pub enum JobScenario {
 /// One change a controller or kubelet makes after a pod is created.
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// The pod takes the spec and status of a captured pod.
+    /// The pod takes the status of a captured pod.
     Pod(Value),
     /// The pod's Job takes a captured status.
     Job(Value),
-    /// The Job controller deletes the pod.
-    DeletePod,
+    /// The kubelet waits its back-off, in the capture's seconds (scaled by the cluster's
+    /// `back_off_unit` per 10 s).
+    BackOff(u64),
 }
 
 /// What a pod's containers printed.
@@ -96,7 +99,12 @@ pub fn service_steps(s: ServiceScenario) -> (Value, Vec<Step>, PodLogs) {
                 ],
             ),
         ),
-        ServiceScenario::Unschedulable => (pending, Vec::new(), no_output()),
+        ServiceScenario::CrashLoopInPlace => {
+            let (first, steps) = crash_loop_in_place();
+            let booting = ["booting"];
+            (first, steps, output(&booting, &booting))
+        }
+        ServiceScenario::StuckPending => (pending, Vec::new(), no_output()),
     }
 }
 
@@ -112,21 +120,6 @@ pub fn job_steps(s: JobScenario) -> (Value, Vec<Step>, PodLogs) {
             ],
             output(&["some log line", &termination_message()], &[]),
         ),
-        JobScenario::DeadlineExceeded => {
-            let full = fixtures::job_status("job-failed-deadline-exceeded.json");
-            let mut target = full.clone();
-            target["conditions"] = json!([full["conditions"][0].clone()]);
-            (
-                pending,
-                vec![
-                    Step::Pod(fixtures::running_unready_pod()),
-                    Step::Job(target),
-                    Step::DeletePod,
-                    Step::Job(full),
-                ],
-                output(&["working on it"], &[]),
-            )
-        }
         JobScenario::OomKilled => (
             pending,
             vec![
@@ -146,6 +139,42 @@ pub fn job_steps(s: JobScenario) -> (Value, Vec<Step>, PodLogs) {
             no_output(),
         ),
     }
+}
+
+/// The captured crash-looping Deployment pod, state by state, waiting out each back-off the
+/// kubelet announces, ending in its last captured state (`CrashLoopBackOff`, back-off 1m20s).
+fn crash_loop_in_place() -> (Value, Vec<Step>) {
+    let mut frames = fixtures::watch_frames("watch-deployment-pod-crashloop.jsonl")
+        .into_iter()
+        .map(|(_, o)| o);
+    let first = frames.next().expect("a first state");
+    let mut steps = Vec::new();
+    for frame in frames {
+        let back_off = frame["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("back-off "))
+            .and_then(|m| m.split('s').next())
+            .and_then(|s| s.parse::<u64>().ok());
+        steps.push(Step::Pod(frame));
+        if let Some(seconds) = back_off {
+            steps.push(Step::BackOff(seconds));
+        }
+    }
+    steps.push(Step::Pod(fixtures::object(
+        "pod-deployment-crashloop-restarts.json",
+    )));
+    (first, steps)
+}
+
+/// The captured Deployment pod after its OOM kill: terminated `OOMKilled` 137, running again
+/// (`restartCount` 1, not ready), ready.
+pub fn oom_restart_in_place() -> Vec<Step> {
+    fixtures::watch_frames("watch-deployment-pod-oom-restart-in-place.jsonl")
+        .into_iter()
+        .map(|(_, o)| o)
+        .skip_while(|o| !o["status"]["containerStatuses"][0]["state"]["terminated"].is_object())
+        .map(Step::Pod)
+        .collect()
 }
 
 fn no_output() -> PodLogs {
