@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use faas_gateway::executor::kubernetes::permissions::PERMISSIONS;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PersistentVolumeClaim, Service, ServiceAccount,
@@ -16,7 +17,6 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -24,28 +24,6 @@ const NAME_LABEL: &str = "app.kubernetes.io/name";
 const NAME: &str = "faas-gateway";
 const GATEWAY_NAMESPACE: &str = "faas-system";
 const FUNCTIONS_NAMESPACE: &str = "faas-functions";
-
-/// The verbs the gateway's code uses, per (API group, resource): role.yaml must grant exactly these.
-const EXPECTED_RULES: &[(&str, &str, &[&str])] = &[
-    (
-        "apps",
-        "deployments",
-        &["get", "list", "watch", "create", "patch", "delete"],
-    ),
-    (
-        "",
-        "services",
-        &["get", "list", "create", "patch", "delete"],
-    ),
-    ("", "pods", &["get", "list", "watch", "patch", "delete"]),
-    ("", "pods/log", &["get"]),
-    (
-        "batch",
-        "jobs",
-        &["get", "list", "watch", "create", "delete"],
-    ),
-    ("", "configmaps", &["get", "create", "delete"]),
-];
 
 /// One typed object of `k8s/`.
 // A few objects parsed once per test: the size of the variants does not matter.
@@ -115,11 +93,9 @@ fn manifest_files() -> Vec<PathBuf> {
 /// Every YAML document of `path` as a JSON value tree (empty documents skipped).
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("manifest is readable");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
-        })
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+        .into_iter()
         .filter(|value| !value.is_null())
         .collect()
 }
@@ -271,7 +247,7 @@ fn every_manifest_parses_into_its_typed_kubernetes_object_without_unknown_fields
 #[test]
 fn the_round_trip_check_catches_a_misspelt_field() {
     let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: 80, targetPrt: 8080}]\n";
-    let value = Value::deserialize(serde_yaml::Deserializer::from_str(yaml)).expect("valid YAML");
+    let value: Value = serde_saphyr::from_str(yaml).expect("valid YAML");
     let caught = std::panic::catch_unwind(|| typed::<Service>("test.yaml", &value));
     let message = caught
         .expect_err("a misspelt field must fail")
@@ -437,7 +413,7 @@ fn the_role_grants_exactly_the_verbs_the_gateway_uses_per_resource() {
             }
         }
     }
-    let expected: BTreeMap<(String, String), BTreeSet<String>> = EXPECTED_RULES
+    let expected: BTreeMap<(String, String), BTreeSet<String>> = PERMISSIONS
         .iter()
         .map(|(group, resource, verbs)| {
             (

@@ -15,6 +15,7 @@ mod jobs;
 mod names;
 mod objects;
 mod observe;
+pub mod permissions;
 mod pod_events;
 mod replicas;
 mod retire;
