@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::model::{Backend, Mode};
@@ -197,8 +198,10 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub queue_len: usize,
     pub log_format: LogFormat,
-    pub admin_token: Option<String>,
-    pub invoke_token: Option<String>,
+    /// The gateway-wide admin token (SPEC 2.5), never printed.
+    pub admin_token: Option<SecretString>,
+    /// The token `/api/*` needs, never printed.
+    pub invoke_token: Option<SecretString>,
     pub insecure: bool,
     /// `Some(true)`: Kubernetes is required; `None`: used when a cluster answers.
     pub kubernetes: Option<bool>,
@@ -294,8 +297,9 @@ impl Config {
         let config = Config {
             kube_cpu_request,
             callback_deny,
-            admin_token: nonempty(flags.admin_token.or(file.admin_token)),
-            invoke_token: nonempty(flags.invoke_token.or(file.invoke_token)),
+            admin_token: nonempty(flags.admin_token.or(file.admin_token)).map(SecretString::from),
+            invoke_token: nonempty(flags.invoke_token.or(file.invoke_token))
+                .map(SecretString::from),
             insecure: flags.insecure || file.insecure.unwrap_or(false),
             kubernetes: flags.kubernetes.or(file.kubernetes),
             registry: nonempty(flags.registry.or(file.registry))

@@ -104,3 +104,112 @@ impl Queries {
         view
     }
 }
+
+/// How often a followed log is read again.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What a log follower has sent: lines at or after `since`, so one read again is not sent
+/// twice.
+struct Followed {
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    sent: std::collections::HashSet<(String, chrono::DateTime<chrono::Utc>, String)>,
+}
+
+impl Followed {
+    /// The lines of `read` not sent yet, oldest first.
+    fn news(&mut self, read: Vec<LogLine>) -> Vec<LogLine> {
+        let mut news = Vec::new();
+        for l in read {
+            if self.since.is_some_and(|s| l.ts < s) {
+                continue;
+            }
+            let key = (l.instance.clone(), l.ts, l.line.clone());
+            if self.sent.insert(key) {
+                news.push(l);
+            }
+        }
+        if let Some(latest) = news.iter().map(|l| l.ts).max() {
+            self.since = Some(self.since.map_or(latest, |s| s.max(latest)));
+        }
+        let since = self.since;
+        self.sent.retain(|(_, ts, _)| since.is_none_or(|s| *ts >= s));
+        news
+    }
+}
+
+impl Queries {
+    /// The last `tail` lines, then every new line of the current revision's instances as it
+    /// is written (read again every half second, instances started later included), until
+    /// the stream is dropped or the callback goes away.
+    pub fn follow(
+        self: &Arc<Self>,
+        path: String,
+        tail: usize,
+    ) -> impl futures::Stream<Item = LogLine> + Send + 'static {
+        let state = (
+            Arc::clone(self),
+            path,
+            Followed {
+                since: None,
+                sent: std::collections::HashSet::new(),
+            },
+            std::collections::VecDeque::new(),
+            true,
+        );
+        futures::stream::unfold(state, move |(q, path, mut followed, mut queue, first)| {
+            async move {
+                let mut first = first;
+                loop {
+                    if let Some(line) = queue.pop_front() {
+                        return Some((line, (q, path, followed, queue, first)));
+                    }
+                    if !first {
+                        tokio::time::sleep(FOLLOW_EVERY).await;
+                    }
+                    let want = if first { tail } else { 1000 };
+                    first = false;
+                    match q.logs(&path, want).await {
+                        Ok(read) => queue.extend(followed.news(read)),
+                        Err(QueryError::NotFound(_)) => return None,
+                        // The backend is away for a moment: try again on the next round.
+                        Err(e) => tracing::debug!(callback.path = %path, error = %e, "log follow read failed"),
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::LogStream;
+
+    fn line(instance: &str, second: i64, text: &str) -> LogLine {
+        LogLine {
+            instance: instance.into(),
+            stream: LogStream::Stdout,
+            ts: chrono::DateTime::from_timestamp(second, 0).expect("a time"),
+            line: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_follower_sends_each_line_once_even_when_read_again() {
+        let mut f = Followed {
+            since: None,
+            sent: std::collections::HashSet::new(),
+        };
+        let first = f.news(vec![line("a", 1, "one"), line("a", 2, "two")]);
+        assert_eq!(first.len(), 2);
+        let again = f.news(vec![
+            line("a", 1, "one"),
+            line("a", 2, "two"),
+            line("b", 2, "two on b"),
+            line("a", 3, "three"),
+        ]);
+        let texts: Vec<&str> = again.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(texts, ["two on b", "three"]);
+        assert!(f.news(vec![line("a", 3, "three")]).is_empty());
+    }
+}

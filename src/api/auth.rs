@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -36,7 +37,7 @@ fn unauthorized(what: &str) -> Response {
 
 /// Guards the management routes with the admin token, when one is set.
 pub async fn admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    match app.tokens().admin.as_deref() {
+    match app.tokens().admin.as_ref().map(ExposeSecret::expose_secret) {
         Some(token) if !carries(&req, token) => unauthorized("the management API"),
         _ => next.run(req).await,
     }
@@ -44,7 +45,7 @@ pub async fn admin(State(app): State<AppState>, req: Request, next: Next) -> Res
 
 /// Guards `/api/*` with the invoke token, when one is set, and keeps it from the function.
 pub async fn invoke(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    match app.tokens().invoke.as_deref() {
+    match app.tokens().invoke.as_ref().map(ExposeSecret::expose_secret) {
         Some(token) if !carries(&req, token) => unauthorized("calling a function"),
         Some(_) => {
             req.headers_mut().remove(AUTHORIZATION);
@@ -54,9 +55,9 @@ pub async fn invoke(State(app): State<AppState>, mut req: Request, next: Next) -
     }
 }
 
-/// The configured tokens.
+/// The configured tokens, kept out of logs and `Debug` output.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
-    pub admin: Option<String>,
-    pub invoke: Option<String>,
+    pub admin: Option<SecretString>,
+    pub invoke: Option<SecretString>,
 }

@@ -1,12 +1,16 @@
 //! Reading and deleting callbacks.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorEnvelope};
+use super::extract::Query;
+use super::params::LogsParams;
 use super::state::AppState;
 use crate::executor::LogLine;
 use crate::model::{CallbackView, Revision};
@@ -59,19 +63,39 @@ pub async fn revisions(
     }))
 }
 
-/// The last lines of the current revision's instances.
+/// The last lines of the current revision's instances; with `follow=true`, then every new
+/// line as NDJSON until the client disconnects.
 #[utoipa::path(get, path = "/callbacks/{path}/logs",
-    params(("path" = String, Path), ("tail" = Option<usize>, Query, description = "lines, default 200")),
-    responses((status = 200, body = LogList, description = "the last lines, merged by time"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"), (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail")), tag = "callbacks")]
+    params(("path" = String, Path),
+        ("tail" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "lines, default 200"),
+        ("follow" = Option<bool>, Query, description = "true: keep streaming new lines (application/x-ndjson)")),
+    responses(
+        (status = 200, body = LogList, description = "the last lines, merged by time; with follow=true, one LogLine per line of application/x-ndjson"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"),
+        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail or follow")),
+    tag = "callbacks")]
 pub async fn logs(
     State(app): State<AppState>,
     Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<LogList>, ApiError> {
-    let tail = tail_param(query.as_deref())?;
-    Ok(Json(LogList {
-        lines: app.queries.logs(&path, tail).await?,
-    }))
+    Query(params): Query<LogsParams>,
+) -> Result<Response, ApiError> {
+    let tail = params.tail()?;
+    if !params.follow()? {
+        let lines = app.queries.logs(&path, tail).await?;
+        return Ok(Json(LogList { lines }).into_response());
+    }
+    // Unknown callbacks answer 404 before the stream starts.
+    app.queries.get(&path).await?;
+    let lines = app.queries.follow(path, tail).map(|line| {
+        let mut text = serde_json::to_vec(&line).unwrap_or_default();
+        text.push(b'\n');
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
 }
 
 /// Undeploys a callback and deletes its definition and history.
@@ -83,26 +107,4 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     app.deployer.delete(&path).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-const MAX_TAIL: usize = 10_000;
-
-fn tail_param(query: Option<&str>) -> Result<usize, ApiError> {
-    let raw = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "tail")
-        .map(|(_, v)| v);
-    match raw.map(str::parse::<usize>) {
-        None => Ok(200),
-        Some(Ok(n)) if (1..=MAX_TAIL).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::fields(
-            [(
-                "tail".to_owned(),
-                format!("must be an integer in 1..={MAX_TAIL}"),
-            )]
-            .into(),
-        )),
-    }
 }

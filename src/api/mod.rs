@@ -5,15 +5,18 @@ pub mod auth;
 mod callbacks;
 mod deploy;
 pub mod error;
+mod extract;
 mod invocations;
 mod invoke;
 mod openapi;
 mod ops;
+mod params;
 pub mod request_id;
 pub mod state;
 mod ui;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 
 use crate::model::ErrorCode;
@@ -24,8 +27,13 @@ pub use openapi::ApiDoc;
 
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
+    // A deploy body may carry the source limit twice over (JSON escaping, settings).
+    let deploy_limit = state.limits.max_code_bytes.saturating_mul(2);
     let admin = Router::new()
-        .route("/callback/deploy", post(deploy::deploy))
+        .route(
+            "/callback/deploy",
+            post(deploy::deploy).layer(DefaultBodyLimit::max(deploy_limit)),
+        )
         .route("/callbacks", get(callbacks::list))
         .route(
             "/callbacks/{path}",
@@ -55,7 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(ui::routes())
         .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -77,6 +85,14 @@ async fn count_request(
     let resp = next.run(req).await;
     app.metrics.http_request(&route, resp.status().as_u16());
     resp
+}
+
+/// A route that exists, asked with another method. The router sets `Allow` on the answer.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}; see the Allow header", uri.path()),
+    )
 }
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

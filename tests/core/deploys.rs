@@ -182,3 +182,45 @@ async fn undeploy_removes_every_instance_and_a_later_deploy_continues_revisions(
     let (status, body) = app.get_json(&format!("/callbacks/{path}")).await;
     assert_error(status, &body, 404, "CALLBACK_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn logs_follow_streams_ndjson_lines_as_they_are_written() {
+    use futures::StreamExt;
+    let app = TestApp::spawn().await;
+    let path = unique("followed");
+    app.deploy_ok(&python(&path, CODE)).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/callbacks/{path}/logs?follow=true&tail=10")))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let mut called = false;
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.expect("a chunk")));
+            if !called && text.contains("starting") {
+                // Written after the stream began: it must arrive too.
+                called = true;
+                app.call(&path, "/a-line-written-later").await;
+            }
+            if text.contains("/a-line-written-later") {
+                break;
+            }
+        }
+        text.lines().map(crate::helpers::parse).collect::<Vec<_>>()
+    })
+    .await
+    .expect("the new line arrives");
+    assert!(lines.iter().all(|l| l["instance"].is_string() && l["ts"].is_string()));
+    let texts: Vec<&str> = lines.iter().filter_map(|l| l["line"].as_str()).collect();
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("/a-line-written-later")).count(),
+        1,
+        "each line once: {texts:?}"
+    );
+}

@@ -181,3 +181,32 @@ async fn a_kubernetes_deploy_without_a_configured_cluster_names_the_backend_fiel
         .expect("backend named");
     assert!(reason.contains("kubernetes"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_route_asked_with_another_method_is_405_listing_the_methods_it_takes() {
+    let app = TestApp::spawn().await;
+    for (method, path, allowed) in [
+        ("TRACE", "/ready", "GET"),
+        ("DELETE", "/health", "GET"),
+        ("PUT", "/callback/deploy", "POST"),
+        ("POST", "/callbacks/x", "GET"),
+    ] {
+        let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status();
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = parse(&resp.text().await.expect("text"));
+        assert_error(status, &body, 405, "METHOD_NOT_ALLOWED");
+        assert!(allow.contains(allowed), "{method} {path}: Allow: {allow:?}");
+    }
+}

@@ -158,7 +158,7 @@ impl Browser {
             let v = self.client.execute(script, args.clone()).await.ok()?;
             (v == Value::Bool(true)).then_some(())
         })
-        .await
+        .await;
     }
 
     /// Polls `probe` every 200 ms until it gives a value; fails after `secs` saying `what`
