@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::auth::Tokens;
-use crate::api::state::{ApiLimits, AppState};
+use crate::api::state::{ApiLimits, AppState, Services};
 use crate::builder::docker::DockerBuilder;
 use crate::builder::{ImageBuilder, ImageConfig, Images};
 use crate::config::Config;
 use crate::daemon::DockerConn;
-use crate::deployer::Deployer;
+use crate::deployer::{Deployer, DeployerParts};
 use crate::executor::docker::{DockerExecutor, DockerSettings};
 use crate::executor::kubernetes::KubeExecutor;
 use crate::executor::{Backends, Executor};
@@ -26,6 +26,7 @@ use crate::invocations::{AsyncConfig, Invocations};
 use crate::launcher::{Launcher, LauncherParts, Limits, RuntimeEvent};
 use crate::metrics::Metrics;
 use crate::model::{Backend, SpecDefaults};
+use crate::namespaces::Namespaces;
 use crate::proxy::Proxy;
 use crate::queries::Queries;
 use crate::routes::RouteTable;
@@ -128,6 +129,7 @@ impl App {
                 .ok_or(BuildAppError::NoBackend)?,
         );
         let store = Store::open(&config.db)?;
+        let namespaces = Namespaces::load(store.clone()).await?;
         let routes = Arc::new(RouteTable::default());
         let client = http_client();
         let metrics = Arc::new(Metrics::default());
@@ -144,15 +146,17 @@ impl App {
             events,
             metrics: Arc::clone(&metrics),
             tasks: tasks.clone(),
+            quota: Arc::clone(&namespaces) as Arc<dyn crate::launcher::InstanceQuota>,
         });
-        let deployer = Deployer::new(
-            store.clone(),
-            Arc::clone(&routes),
-            backends.clone(),
+        let deployer = Deployer::new(DeployerParts {
+            store: store.clone(),
+            routes: Arc::clone(&routes),
+            backends: backends.clone(),
             images,
             launcher,
-            tasks.clone(),
-        );
+            namespaces: Arc::clone(&namespaces),
+            tasks: tasks.clone(),
+        });
         let proxy = Arc::new(Proxy::new(
             Arc::clone(&routes),
             client,
@@ -177,7 +181,7 @@ impl App {
                     addr: config.listen,
                     source,
                 })?;
-        let state = AppState {
+        let state = AppState::from(Services {
             invocations,
             metrics,
             routes: Arc::clone(&routes),
@@ -202,7 +206,8 @@ impl App {
                 admin: config.admin_token.clone(),
                 invoke: config.invoke_token.clone(),
             }),
-        };
+            namespaces,
+        });
         Ok(App {
             listener,
             state,

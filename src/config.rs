@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::model::{Backend, Mode};
 
 /// Command-line flags; each falls back to its environment variable, then to `faas.toml`.
-#[derive(Debug, Default, Parser)]
+#[derive(Debug, Default, Clone, Parser)]
 #[command(
     name = "faas-gateway",
     version,

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::deployer::DeployError;
 use crate::executor::ExecutorError;
 use crate::launcher::StartError;
-use crate::model::{ErrorCode, FieldErrors};
+use crate::model::{DEFAULT_NAMESPACE, ErrorCode, FieldErrors, QuotaExceeded};
+use crate::namespaces::NamespaceError;
 use crate::proxy::InvokeError;
 use crate::queries::QueryError;
 use crate::store::StoreError;
@@ -120,6 +121,41 @@ impl From<ExecutorError> for ApiError {
     }
 }
 
+impl From<QuotaExceeded> for ApiError {
+    fn from(e: QuotaExceeded) -> Self {
+        ApiError::new(ErrorCode::QuotaExceeded, e.to_string()).with_details(e.details())
+    }
+}
+
+impl From<NamespaceError> for ApiError {
+    fn from(e: NamespaceError) -> Self {
+        let message = e.to_string();
+        match e {
+            NamespaceError::NotFound(name) | NamespaceError::Deleting(name) => {
+                ApiError::new(ErrorCode::NamespaceNotFound, message)
+                    .with_details(json!({ "namespace": name }))
+            }
+            NamespaceError::Exists(name) => ApiError::new(ErrorCode::NamespaceExists, message)
+                .with_details(json!({ "namespace": name })),
+            NamespaceError::Default(_) => ApiError::new(ErrorCode::NamespaceExists, message)
+                .with_details(json!({ "namespace": DEFAULT_NAMESPACE })),
+            NamespaceError::NotAnObject => ApiError::new(ErrorCode::InvalidRequest, message),
+            NamespaceError::Invalid(fields) => ApiError::fields(fields),
+            NamespaceError::BelowUsage {
+                field, used, asked, ..
+            } => ApiError::new(ErrorCode::NamespaceExists, message)
+                .with_details(json!({
+                    "fields": { format!("quota.{}", field.as_str()): format!("must not be below the {used} in use") },
+                    "quota": field.as_str(),
+                    "limit": asked,
+                    "used": used,
+                })),
+            NamespaceError::NoRandomness(e) => ApiError::internal(&e),
+            NamespaceError::Store(e) => e.into(),
+        }
+    }
+}
+
 fn start_failure(path: &str, e: StartError) -> ApiError {
     match &e {
         StartError::Exited { exit, .. } => {
@@ -147,6 +183,7 @@ fn start_failure(path: &str, e: StartError) -> ApiError {
         )
         .with_details(json!({ "image": image })),
         StartError::Backend(b) => b.clone().into(),
+        StartError::Quota(q) => q.clone().into(),
     }
 }
 
@@ -163,6 +200,11 @@ impl From<DeployError> for ApiError {
             )
             .with_details(json!({ "log": log })),
             DeployError::Startup { path, source } => start_failure(&path, source),
+            DeployError::PathTaken(path) => {
+                ApiError::new(ErrorCode::PathTaken, message).with_details(json!({ "path": path }))
+            }
+            DeployError::Quota(q) => q.into(),
+            DeployError::Namespace(e) => e.into(),
             DeployError::Backend(e) => e.into(),
             DeployError::Store(e) => e.into(),
         }
@@ -226,6 +268,7 @@ impl From<InvokeError> for ApiError {
                 ApiError::new(ErrorCode::ImagePullFailed, message)
                     .with_details(json!({ "image": image }))
             }
+            InvokeError::Quota(q) => q.into(),
             InvokeError::Backend(e) => e.into(),
         }
     }

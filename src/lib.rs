@@ -25,6 +25,7 @@ pub mod keyed_locks;
 pub mod launcher;
 pub mod metrics;
 pub mod model;
+pub mod namespaces;
 pub mod pool;
 pub mod proxy;
 pub mod queries;
@@ -34,4 +35,5 @@ pub mod supervise;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod tls;
 pub mod upstream;

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
 /// background work the shutdown grace, and returns.
 async fn serve(flags: Flags) -> anyhow::Result<()> {
     let config = Config::resolve(flags).context("reading the configuration")?;
-    faas_gateway::telemetry::init(config.log_format);
+    let _flush_logs_at_exit = faas_gateway::telemetry::init(config.log_format);
     let grace = config.shutdown_grace;
     let app = App::build(config).await.context("starting the gateway")?;
     tracing::info!(listen = %app.local_addr()?, "faas-gateway serving");

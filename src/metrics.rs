@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::model::{Quota, QuotaField, Usage};
+
 /// The instance and queue gauges of one callback, as read when `/metrics` is scraped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallbackGauges {
@@ -16,7 +18,22 @@ pub struct CallbackGauges {
     pub starting: u32,
     pub ready: u32,
     pub draining: u32,
+    pub paused: u32,
     pub queued: usize,
+}
+
+/// What one namespace uses and may use, as read when `/metrics` is scraped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceGauges {
+    pub namespace: String,
+    pub usage: Usage,
+    pub quota: Quota,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NamespaceResource {
+    namespace: String,
+    resource: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,11 +90,15 @@ pub struct Metrics {
     invocation_duration: Histograms<PathLabel>,
     cold_starts: Family<PathLabel, Counter>,
     cold_start_duration: Histograms<PathLabel>,
+    resumes: Family<PathLabel, Counter>,
+    resume_duration: Histograms<PathLabel>,
     instances: Family<PathState, Gauge>,
     builds: Family<BuildResult, Counter>,
     build_duration: Histogram,
     queue_depth: Family<PathLabel, Gauge>,
     http_requests: Family<RouteStatus, Counter>,
+    namespace_usage: Family<NamespaceResource, Gauge>,
+    namespace_quota: Family<NamespaceResource, Gauge>,
 }
 
 impl Default for Metrics {
@@ -89,11 +110,15 @@ impl Default for Metrics {
             invocation_duration: Family::new_with_constructor(latency_histogram),
             cold_starts: Family::default(),
             cold_start_duration: Family::new_with_constructor(slow_histogram),
+            resumes: Family::default(),
+            resume_duration: Family::new_with_constructor(latency_histogram),
             instances: Family::default(),
             builds: Family::default(),
             build_duration: slow_histogram(),
             queue_depth: Family::default(),
             http_requests: Family::default(),
+            namespace_usage: Family::default(),
+            namespace_quota: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -121,6 +146,16 @@ impl Default for Metrics {
             "Time for such an instance to become healthy",
             m.cold_start_duration.clone(),
         );
+        r.register(
+            "faas_resumes",
+            "Paused instances resumed for waiting calls",
+            m.resumes.clone(),
+        );
+        r.register(
+            "faas_resume_duration_seconds",
+            "Time for such an instance to answer again",
+            m.resume_duration.clone(),
+        );
         r.register("faas_instances", "Instances by state", m.instances.clone());
         r.register("faas_builds", "Image builds by result", m.builds.clone());
         r.register(
@@ -137,6 +172,16 @@ impl Default for Metrics {
             "faas_http_requests",
             "HTTP requests by route and status",
             m.http_requests.clone(),
+        );
+        r.register(
+            "faas_namespace_usage",
+            "What each namespace uses: callbacks, instances, memory_mb",
+            m.namespace_usage.clone(),
+        );
+        r.register(
+            "faas_namespace_quota",
+            "Each namespace's limits (absent: unlimited)",
+            m.namespace_quota.clone(),
         );
         m
     }
@@ -174,6 +219,35 @@ impl Metrics {
         self.cold_start_duration.get_or_create(&p).observe(seconds);
     }
 
+    /// A paused instance resumed for waiting calls, in `seconds`.
+    pub fn resume(&self, path: &str, seconds: f64) {
+        let p = PathLabel {
+            path: path.to_owned(),
+        };
+        self.resumes.get_or_create(&p).inc();
+        self.resume_duration.get_or_create(&p).observe(seconds);
+    }
+
+    /// Sets the namespace gauges to `gauges` (read before each scrape).
+    pub fn set_namespaces(&self, gauges: &[NamespaceGauges]) {
+        self.namespace_usage.clear();
+        self.namespace_quota.clear();
+        for g in gauges {
+            for field in QuotaField::ALL {
+                let labels = NamespaceResource {
+                    namespace: g.namespace.clone(),
+                    resource: field.resource(),
+                };
+                let used = i64::try_from(field.used(&g.usage)).unwrap_or(i64::MAX);
+                self.namespace_usage.get_or_create(&labels).set(used);
+                if let Some(limit) = field.limit(&g.quota) {
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    self.namespace_quota.get_or_create(&labels).set(limit);
+                }
+            }
+        }
+    }
+
     /// An image build finished.
     pub fn build(&self, ok: bool, seconds: f64) {
         let result = if ok { "success" } else { "failure" };
@@ -201,6 +275,7 @@ impl Metrics {
                 ("starting", g.starting),
                 ("ready", g.ready),
                 ("draining", g.draining),
+                ("paused", g.paused),
             ] {
                 self.instances
                     .get_or_create(&PathState {

@@ -1,10 +1,11 @@
 //! The read side: callbacks as the API shows them (the stored record with the live instances
-//! of its serving revision), their revisions and their output.
+//! of its serving revision), their revisions and their output. A caller sees the callbacks of
+//! its scope only; any other is not found.
 
 use std::sync::Arc;
 
 use crate::executor::{Backends, ExecutorError, LogLine};
-use crate::model::{CallbackRecord, CallbackState, CallbackView, Mode, Revision};
+use crate::model::{CallbackRecord, CallbackState, CallbackView, Mode, Revision, Scope};
 use crate::routes::RouteTable;
 use crate::store::{Store, StoreError};
 
@@ -36,33 +37,48 @@ impl Queries {
         }
     }
 
-    async fn record(&self, path: &str) -> Result<CallbackRecord, QueryError> {
+    async fn record(&self, path: &str, scope: &Scope) -> Result<CallbackRecord, QueryError> {
         self.store
             .callback(path)
             .await?
+            .filter(|rec| scope.sees(&rec.spec.namespace))
             .ok_or_else(|| QueryError::NotFound(path.to_owned()))
     }
 
     /// One callback's resource.
-    pub async fn get(&self, path: &str) -> Result<CallbackView, QueryError> {
-        Ok(self.view(&self.record(path).await?))
+    pub async fn get(&self, path: &str, scope: &Scope) -> Result<CallbackView, QueryError> {
+        Ok(self.view(&self.record(path, scope).await?))
     }
 
-    /// Every callback's resource.
-    pub async fn list(&self) -> Result<Vec<CallbackView>, QueryError> {
+    /// The resources of the callbacks `scope` sees, of `namespace` only when given.
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        namespace: Option<&str>,
+    ) -> Result<Vec<CallbackView>, QueryError> {
         let records = self.store.callbacks().await?;
-        Ok(records.iter().map(|r| self.view(r)).collect())
+        Ok(records
+            .iter()
+            .filter(|r| scope.sees(&r.spec.namespace))
+            .filter(|r| namespace.is_none_or(|n| r.spec.namespace == n))
+            .map(|r| self.view(r))
+            .collect())
     }
 
     /// The revisions of `path`, newest first.
-    pub async fn revisions(&self, path: &str) -> Result<Vec<Revision>, QueryError> {
-        self.record(path).await?;
+    pub async fn revisions(&self, path: &str, scope: &Scope) -> Result<Vec<Revision>, QueryError> {
+        self.record(path, scope).await?;
         Ok(self.store.revisions(path).await?)
     }
 
     /// The last `tail` lines of the current revision's instances, running or exited.
-    pub async fn logs(&self, path: &str, tail: usize) -> Result<Vec<LogLine>, QueryError> {
-        let rec = self.record(path).await?;
+    pub async fn logs(
+        &self,
+        path: &str,
+        tail: usize,
+        scope: &Scope,
+    ) -> Result<Vec<LogLine>, QueryError> {
+        let rec = self.record(path, scope).await?;
         let Some(executor) = self.backends.get(rec.spec.backend) else {
             return Ok(Vec::new());
         };
@@ -90,11 +106,13 @@ impl Queries {
         if looping && view.state.is_serving() {
             view.state = CallbackState::CrashLoop;
         }
-        if view.state == CallbackState::Ready
-            && view.instances.is_empty()
-            && rec.spec.mode == Mode::Service
-        {
-            // Zero instances with one on its way (a cold start, a replacement) is no idle.
+        let serving = view
+            .instances
+            .iter()
+            .any(|i| i.state != crate::model::InstanceState::Paused);
+        if view.state == CallbackState::Ready && !serving && rec.spec.mode == Mode::Service {
+            // No running instance (paused ones aside) is idle, unless one is on its way (a
+            // cold start, a replacement).
             view.state = if starting {
                 CallbackState::Starting
             } else {
@@ -132,7 +150,8 @@ impl Followed {
             self.since = Some(self.since.map_or(latest, |s| s.max(latest)));
         }
         let since = self.since;
-        self.sent.retain(|(_, ts, _)| since.is_none_or(|s| *ts >= s));
+        self.sent
+            .retain(|(_, ts, _)| since.is_none_or(|s| *ts >= s));
         news
     }
 }
@@ -140,14 +159,15 @@ impl Followed {
 impl Queries {
     /// The last `tail` lines, then every new line of the current revision's instances as it
     /// is written (read again every half second, instances started later included), until
-    /// the stream is dropped or the callback goes away.
+    /// the stream is dropped or the callback goes away (or out of `scope`).
     pub fn follow(
         self: &Arc<Self>,
         path: String,
         tail: usize,
+        scope: Scope,
     ) -> impl futures::Stream<Item = LogLine> + Send + 'static {
         let state = (
-            Arc::clone(self),
+            (Arc::clone(self), scope),
             path,
             Followed {
                 since: None,
@@ -168,11 +188,13 @@ impl Queries {
                     }
                     let want = if first { tail } else { 1000 };
                     first = false;
-                    match q.logs(&path, want).await {
+                    match q.0.logs(&path, want, &q.1).await {
                         Ok(read) => queue.extend(followed.news(read)),
                         Err(QueryError::NotFound(_)) => return None,
                         // The backend is away for a moment: try again on the next round.
-                        Err(e) => tracing::debug!(callback.path = %path, error = %e, "log follow read failed"),
+                        Err(e) => {
+                            tracing::debug!(callback.path = %path, error = %e, "log follow read failed");
+                        }
                     }
                 }
             }

@@ -81,6 +81,9 @@ pub enum Route {
 #[derive(Default)]
 pub struct RouteTable {
     routes: RwLock<HashMap<String, Route>>,
+    /// The namespace owning each known callback, so a call is checked against its caller's
+    /// namespace without reading SQLite.
+    owners: RwLock<HashMap<String, Arc<str>>>,
 }
 
 impl RouteTable {
@@ -94,9 +97,30 @@ impl RouteTable {
         self.write().insert(path.to_owned(), route)
     }
 
-    /// Forgets `path`, returning its route.
+    /// Forgets `path` and its owner, returning its route.
     pub fn remove(&self, path: &str) -> Option<Route> {
+        self.owners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
         self.write().remove(path)
+    }
+
+    /// Records that `namespace` owns `path`.
+    pub fn set_owner(&self, path: &str, namespace: &str) {
+        self.owners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_owned(), Arc::from(namespace));
+    }
+
+    /// The namespace owning `path`, if it is known.
+    pub fn owner(&self, path: &str) -> Option<Arc<str>> {
+        self.owners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .cloned()
     }
 
     /// The serving revision of `path`.

@@ -27,11 +27,17 @@ pub async fn run(executor: Arc<dyn Executor>, routes: Arc<RouteTable>, cancel: C
         executor: &executor,
         routes: &routes,
     };
-    // Events are routed as they come, also while the watch reconnects; routing ends when
-    // the watch loop drops its sender.
+    // Events are routed as they come, also while the watch reconnects, until shutdown (a
+    // backend may keep a sender of its own, so the channel need not close).
     let routing = async {
-        while let Some(event) = rx.recv().await {
-            on.route(&event);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                event = rx.recv() => match event {
+                    Some(event) => on.route(&event),
+                    None => return,
+                },
+            }
         }
     };
     tokio::join!(routing, watch(on, tx, &cancel), janitor(on, &cancel));

@@ -18,8 +18,15 @@ Runs against a running faas-gateway (it starts nothing itself):
   3. cold starts: deploy with idle_timeout_s=1 and, COLD_STARTS times, wait for
      state "idle", time one call (curl %{time_total}), check
      X-Faas-Cold-Start: true; prints min/median/p95 in ms
+  4. namespaces: create one (tokens shown once, quota max_callbacks=1), deploy a
+     callback in it with its admin token, call it with its invoke token (another
+     namespace's callbacks are not found for it), a second callback is refused
+     (403 QUOTA_EXCEEDED), delete the namespace (204): no container labelled
+     faas.namespace=<it> and no image of its callback is left, its tokens stop
+     working, its callback answers 404
 
-Everything deployed uses a unique path (it-<random>) and is deleted at exit.
+Everything deployed uses a unique path (it-<random>) and is deleted at exit, and so
+is every namespace made (it-ns-<random>).
 
 Environment:
   FAAS_BASE_URL (or FAAS_URL)
@@ -27,6 +34,7 @@ Environment:
   COLD_STARTS   number of cold starts to measure (default 5; 0 skips)
   IDLE_WAIT_S   how long to wait for "idle" before each cold start (default 30)
   DEPLOY_TIMEOUT_S  limit for one synchronous deploy (default 300)
+  FAAS_ADMIN_TOKEN  sent to the namespace routes when the gateway has one
 Needs: bash, curl, python3, docker.
 EOF
 }
@@ -55,10 +63,16 @@ case "$COLD_STARTS" in '' | *[!0-9]*) echo "COLD_STARTS must be a number" >&2; e
 
 TMP=$(mktemp -d)
 DEPLOYED=()
+NAMESPACES=()
+ADMIN_AUTH=()
+if [ -n "${FAAS_ADMIN_TOKEN:-}" ]; then ADMIN_AUTH=(-H "Authorization: Bearer $FAAS_ADMIN_TOKEN"); fi
 cleanup() {
     local p
     for p in "${DEPLOYED[@]}"; do
         delete_callback "$p"
+    done
+    for p in "${NAMESPACES[@]}"; do
+        curl -s -o /dev/null --max-time 120 -X DELETE "${ADMIN_AUTH[@]}" "$FAAS_URL/namespaces/$p" || true
     done
     rm -rf "$TMP"
 }
@@ -309,6 +323,66 @@ NODE_V2='exports.handle = (event, context) => ({v: 2, runtime: "node", rid: cont
 flow python "$PY_V1" "$PY_V2"
 flow node "$NODE_V1" "$NODE_V2"
 
+# ------------------------------------------------------------------ namespaces
+# labelled_ns NS: ids of every container (any state) labelled with namespace NS
+labelled_ns() { docker ps -aq --filter label=faas.managed-by=faas-gateway --filter "label=faas.namespace=$1" | tr '\n' ' '; }
+# images_of PATH: the tags of a callback's images (images carry no labels: their
+# repository, faas-fn/<path>, names them)
+images_of() { docker images --format '{{.Repository}}:{{.Tag}}' "faas-fn/$1" | tr '\n' ' '; }
+
+ns_flow() {
+    local ns path admin invoke left
+    ns="it-ns-$(uid)"
+    path="it-$(uid)"
+    NAMESPACES+=("$ns")
+    DEPLOYED+=("$path")
+    section "Namespace ($ns)"
+    req POST /namespaces "{\"name\":\"$ns\",\"quota\":{\"max_callbacks\":1}}" "${ADMIN_AUTH[@]}"
+    admin=$(jq_ 'd["tokens"]["admin"]' || true)
+    invoke=$(jq_ 'd["tokens"]["invoke"]' || true)
+    if [ "$CODE" = 201 ] && [ -n "$admin" ] && [ -n "$invoke" ]; then
+        pass "POST /namespaces: 201 with an admin and an invoke token"
+    else
+        fail "POST /namespaces: status $CODE body $(body_snippet)"
+        return 0
+    fi
+    req POST /callback/deploy "$(deploy_json "$path" python 'def handle(event, context):
+    return "from a namespace"
+')" -H "Authorization: Bearer $admin"
+    check "deploy with its admin token: 201 in namespace $ns (got $CODE $(jq_ 'd.get("namespace")' || true))" \
+        eq2 "$CODE" 201 "$(jq_ 'd.get("namespace")' || true)" "$ns"
+    req GET "/api/$path" "" -H "Authorization: Bearer $invoke"
+    check "call with its invoke token: 200 (got $CODE $(body_snippet))" eq2 "$CODE" 200 "$(cat "$TMP/body")" "from a namespace"
+    req GET "/callbacks" "" -H "Authorization: Bearer $admin"
+    check "GET /callbacks with its admin token lists its callback only (got $(jq_ '[c["path"] for c in d["callbacks"]]' || true))" \
+        [ "$(jq_ '[c["path"] for c in d["callbacks"]]' || true)" = "[\"$path\"]" ]
+    req POST /callback/deploy "$(deploy_json "it-$(uid)" python 'def handle(e, c):
+    return 1
+')" -H "Authorization: Bearer $admin"
+    check_envelope "a second callback over max_callbacks=1" 403 QUOTA_EXCEEDED
+    left=$(labelled_ns "$ns")
+    check "its container carries faas.namespace=$ns ($left)" [ -n "$left" ]
+    check "its callback has an image ($(images_of "$path"))" [ -n "$(images_of "$path")" ]
+
+    req DELETE "/namespaces/$ns" "" "${ADMIN_AUTH[@]}"
+    check "DELETE /namespaces/$ns: 204 (got $CODE $(body_snippet))" [ "$CODE" = 204 ]
+    left=$(labelled_ns "$ns")
+    check "no container labelled faas.namespace=$ns is left ('$left')" [ -z "$left" ]
+    left=$(images_of "$path")
+    check "no image of its callback is left ('$left')" [ -z "$left" ]
+    req GET "/api/$path" "" -H "Authorization: Bearer $invoke"
+    check_envelope "call with the deleted namespace's token" 401 UNAUTHORIZED
+    req GET "/api/$path"
+    if [ -n "${FAAS_INVOKE_TOKEN:-}" ]; then
+        pass "call after the namespace delete: skipped (the gateway has an invoke token)"
+    else
+        check_envelope "call after the namespace delete" 404 CALLBACK_NOT_FOUND
+    fi
+    req GET "/namespaces/$ns" "" "${ADMIN_AUTH[@]}"
+    check_envelope "GET /namespaces/$ns after delete" 404 NAMESPACE_NOT_FOUND
+}
+ns_flow
+
 # ------------------------------------------------------------------ errors
 section "Error contract"
 rid="it-rid-$(uid)"
@@ -417,6 +491,8 @@ for line in open(sys.argv[2]).read().splitlines():
         tmpl = "/api/{path}" if len(parts) == 2 else "/api/{path}/{rest}"
     elif parts[0] == "callbacks" and len(parts) >= 2:
         tmpl = "/callbacks/{path}" + ("/" + "/".join(parts[2:]) if len(parts) > 2 else "")
+    elif parts[0] == "namespaces" and len(parts) >= 2:
+        tmpl = "/namespaces/{name}" + ("/" + "/".join(parts[2:]) if len(parts) > 2 else "")
     elif parts[0].startswith("no-such-route"):
         continue  # deliberately unknown
     else:

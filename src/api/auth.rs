@@ -1,5 +1,14 @@
-//! Bearer tokens (SPEC 2.5): the admin token guards the management API, the invoke token
-//! `/api/*`. Compared in constant time; a matched invoke token is not passed to the function.
+//! Bearer tokens (SPEC 2.5, 10): who a request speaks for, as the [`Scope`] of callbacks it
+//! may see, put into the request's extensions for the handlers.
+//!
+//! - The gateway's admin token manages everything; its invoke token calls everything.
+//! - A namespace's admin token manages that namespace's callbacks and invocations and calls
+//!   them; its invoke token calls them. Other namespaces' callbacks are not found for it.
+//! - With no gateway token set, requests without one stay open as before, and a namespace
+//!   token still restricts whoever presents one.
+//!
+//! Tokens are compared in constant time; a token recognised on `/api/*` is not passed to the
+//! function, any other `Authorization` is.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -10,21 +19,23 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::model::ErrorCode;
+use crate::model::{ErrorCode, Scope};
+use crate::namespaces::{Role, tokens};
 
-/// Whether the request's `Authorization: Bearer …` equals `token`.
-fn carries(req: &Request, token: &str) -> bool {
-    let Some(given) = req
-        .headers()
+/// The token of the request's `Authorization: Bearer …`.
+fn bearer(req: &Request) -> Option<String> {
+    req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
+        .map(|t| t.trim().to_owned())
+}
+
+/// Whether `given` is the configured `token`.
+fn is(given: &str, token: Option<&SecretString>) -> bool {
     // `ct_eq` on slices of different lengths is false without looking at the bytes; the
     // length of a token is not the secret.
-    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+    token.is_some_and(|t| bool::from(given.as_bytes().ct_eq(t.expose_secret().as_bytes())))
 }
 
 fn unauthorized(what: &str) -> Response {
@@ -35,24 +46,57 @@ fn unauthorized(what: &str) -> Response {
     .into_response()
 }
 
-/// Guards the management routes with the admin token, when one is set.
-pub async fn admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    match app.tokens().admin.as_ref().map(ExposeSecret::expose_secret) {
-        Some(token) if !carries(&req, token) => unauthorized("the management API"),
-        _ => next.run(req).await,
-    }
+/// Guards the management routes: the gateway's admin token sees everything, a namespace's
+/// admin token its own namespace; without a gateway admin token the routes are open.
+pub async fn admin(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let configured = app.tokens().admin.as_ref();
+    let scope = match bearer(&req) {
+        Some(given) if is(&given, configured) => Scope::All,
+        Some(given) => match app.namespaces.identify(&given) {
+            Some((namespace, Role::Admin)) => Scope::Namespace(namespace),
+            Some((_, Role::Invoke)) => {
+                return unauthorized(
+                    "the management API (a namespace's invoke token only calls its functions)",
+                );
+            }
+            None if configured.is_some() || tokens::looks_like_one(&given) => {
+                return unauthorized("the management API");
+            }
+            None => Scope::All,
+        },
+        None if configured.is_some() => return unauthorized("the management API"),
+        None => Scope::All,
+    };
+    req.extensions_mut().insert(scope);
+    next.run(req).await
 }
 
-/// Guards `/api/*` with the invoke token, when one is set, and keeps it from the function.
+/// Guards `/api/*`: the gateway's invoke token calls everything, a namespace's token its own
+/// callbacks; without a gateway invoke token the routes are open. A recognised token is kept
+/// from the function.
 pub async fn invoke(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    match app.tokens().invoke.as_ref().map(ExposeSecret::expose_secret) {
-        Some(token) if !carries(&req, token) => unauthorized("calling a function"),
-        Some(_) => {
+    let configured = app.tokens().invoke.as_ref();
+    let scope = match bearer(&req) {
+        Some(given) if is(&given, configured) => {
             req.headers_mut().remove(AUTHORIZATION);
-            next.run(req).await
+            Scope::All
         }
-        None => next.run(req).await,
-    }
+        Some(given) => match app.namespaces.identify(&given) {
+            Some((namespace, _)) => {
+                req.headers_mut().remove(AUTHORIZATION);
+                Scope::Namespace(namespace)
+            }
+            None if configured.is_some() || tokens::looks_like_one(&given) => {
+                return unauthorized("calling a function");
+            }
+            // The function's own credentials: they reach it.
+            None => Scope::All,
+        },
+        None if configured.is_some() => return unauthorized("calling a function"),
+        None => Scope::All,
+    };
+    req.extensions_mut().insert(scope);
+    next.run(req).await
 }
 
 /// The configured tokens, kept out of logs and `Debug` output.

@@ -1,19 +1,19 @@
-//! Reading and deleting callbacks.
+//! Reading and deleting callbacks, those of the caller's scope only: any other is not found.
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::Query;
-use super::params::LogsParams;
+use super::params::{ListParams, LogsParams};
 use super::state::AppState;
 use crate::executor::LogLine;
-use crate::model::{CallbackView, Revision};
+use crate::model::{CallbackView, Revision, Scope};
 
 /// `GET /callbacks` body.
 #[derive(Serialize, ToSchema)]
@@ -33,33 +33,41 @@ pub struct LogList {
     pub lines: Vec<LogLine>,
 }
 
-/// Lists every callback.
-#[utoipa::path(get, path = "/callbacks", responses((status = 200, body = CallbackList, description = "every callback")), tag = "callbacks")]
-pub async fn list(State(app): State<AppState>) -> Result<Json<CallbackList>, ApiError> {
+/// Lists the callbacks the caller sees (a namespace's token: its own).
+#[utoipa::path(get, path = "/callbacks",
+    params(("namespace" = Option<String>, Query, description = "only this namespace's callbacks")),
+    responses((status = 200, body = CallbackList, description = "every callback the caller sees"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED")), tag = "callbacks")]
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<CallbackList>, ApiError> {
     Ok(Json(CallbackList {
-        callbacks: app.queries.list().await?,
+        callbacks: app.queries.list(&scope, params.namespace()).await?,
     }))
 }
 
 /// One callback with its live instances.
 #[utoipa::path(get, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 200, body = CallbackView, description = "the callback with its live instances"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
+    responses((status = 200, body = CallbackView, description = "the callback with its live instances"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)")), tag = "callbacks")]
 pub async fn get(
     State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
     Path(path): Path<String>,
 ) -> Result<Json<CallbackView>, ApiError> {
-    Ok(Json(app.queries.get(&path).await?))
+    Ok(Json(app.queries.get(&path, &scope).await?))
 }
 
 /// A callback's revisions, newest first.
 #[utoipa::path(get, path = "/callbacks/{path}/revisions", params(("path" = String, Path)),
-    responses((status = 200, body = RevisionList, description = "revisions, newest first"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
+    responses((status = 200, body = RevisionList, description = "revisions, newest first"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
 pub async fn revisions(
     State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
     Path(path): Path<String>,
 ) -> Result<Json<RevisionList>, ApiError> {
     Ok(Json(RevisionList {
-        revisions: app.queries.revisions(&path).await?,
+        revisions: app.queries.revisions(&path, &scope).await?,
     }))
 }
 
@@ -71,22 +79,24 @@ pub async fn revisions(
         ("follow" = Option<bool>, Query, description = "true: keep streaming new lines (application/x-ndjson)")),
     responses(
         (status = 200, body = LogList, description = "the last lines, merged by time; with follow=true, one LogLine per line of application/x-ndjson"),
+        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
         (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"),
         (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail or follow")),
     tag = "callbacks")]
 pub async fn logs(
     State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
     Path(path): Path<String>,
     Query(params): Query<LogsParams>,
 ) -> Result<Response, ApiError> {
     let tail = params.tail()?;
     if !params.follow()? {
-        let lines = app.queries.logs(&path, tail).await?;
+        let lines = app.queries.logs(&path, tail, &scope).await?;
         return Ok(Json(LogList { lines }).into_response());
     }
     // Unknown callbacks answer 404 before the stream starts.
-    app.queries.get(&path).await?;
-    let lines = app.queries.follow(path, tail).map(|line| {
+    app.queries.get(&path, &scope).await?;
+    let lines = app.queries.follow(path, tail, scope).map(|line| {
         let mut text = serde_json::to_vec(&line).unwrap_or_default();
         text.push(b'\n');
         Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(text))
@@ -100,11 +110,12 @@ pub async fn logs(
 
 /// Undeploys a callback and deletes its definition and history.
 #[utoipa::path(delete, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 204, description = "undeployed and deleted"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
+    responses((status = 204, description = "undeployed and deleted"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"), (status = 409, body = ErrorEnvelope, description = "DEPLOY_IN_PROGRESS")), tag = "callbacks")]
 pub async fn delete(
     State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
     Path(path): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.deployer.delete(&path).await?;
+    app.deployer.delete(&path, &scope).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,18 +1,19 @@
-//! `GET /invocations/<id>`: asynchronous invocations.
+//! `GET /invocations/<id>`: asynchronous invocations, of the caller's scope only.
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 
 use super::error::{ApiError, ErrorEnvelope};
 use super::state::AppState;
-use crate::model::Invocation;
+use crate::model::{Invocation, Scope};
 
 /// One asynchronous invocation: its status and, once finished, its response or error.
 #[utoipa::path(get, path = "/invocations/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = Invocation, description = "the invocation"), (status = 404, body = ErrorEnvelope, description = "INVOCATION_NOT_FOUND")), tag = "invocations")]
+    responses((status = 200, body = Invocation, description = "the invocation"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "INVOCATION_NOT_FOUND (also one of another namespace)")), tag = "invocations")]
 pub async fn get(
     State(app): State<AppState>,
+    Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
 ) -> Result<Json<Invocation>, ApiError> {
-    Ok(Json(app.invocations.get(&id).await?))
+    Ok(Json(app.invocations.get(&id, &scope).await?))
 }

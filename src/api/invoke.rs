@@ -1,4 +1,5 @@
-//! `ANY /api/<path>[/<rest>]`: the proxy.
+//! `ANY /api/<path>[/<rest>]`: the proxy. A callback the caller's token may not call (of
+//! another namespace, or of one being deleted) is not found, checked in memory.
 
 use std::net::SocketAddr;
 
@@ -8,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ErrorEnvelope};
 use super::request_id::RequestId;
 use super::state::AppState;
-use crate::proxy::CallMeta;
+use crate::model::{DEFAULT_NAMESPACE, Scope};
+use crate::proxy::{CallMeta, InvokeError};
 
 /// Calls a callback's function: every method; the function sees `/<rest>`, the query, the
 /// headers and the body, streamed, and its response comes back unchanged.
@@ -24,7 +26,8 @@ use crate::proxy::CallMeta;
         (status = 200, description = "the function's own response (any status), with X-Request-Id, X-Faas-Revision, X-Faas-Cold-Start"),
         (status = 202, body = Object, description = "Prefer: respond-async: {id, status}, Location: /invocations/{id}"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
-        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND or CALLBACK_NOT_DEPLOYED"),
+        (status = 403, body = ErrorEnvelope, description = "QUOTA_EXCEEDED: the instance the call needed would pass its namespace's quota"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace, or of one being deleted) or CALLBACK_NOT_DEPLOYED"),
         (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
         (status = 429, body = ErrorEnvelope, description = "TOO_MANY_REQUESTS, with Retry-After"),
         (status = 500, body = ErrorEnvelope, description = "FUNCTION_ERROR (X-Faas-Error) or INTERNAL_ERROR"),
@@ -57,11 +60,22 @@ pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip()),
     };
-    if crate::invocations::wants_async(&req) {
+    let scope = req
+        .extensions()
+        .get::<Scope>()
+        .cloned()
+        .unwrap_or(Scope::All);
+    let callable = app.callable(&scope, &path);
+    if callable && crate::invocations::wants_async(&req) {
         return accept_async(&app, &path, req, &meta).await;
     }
     let started = std::time::Instant::now();
-    let (resp, code) = match app.proxy.invoke(&path, req, meta).await {
+    let called = if callable {
+        app.proxy.invoke(&path, req, meta).await
+    } else {
+        Err(InvokeError::NotFound(path.clone()))
+    };
+    let (resp, code) = match called {
         Ok(resp) => {
             // The runtime marks an unhandled exception; a function's own 5xx is no error.
             let code = resp
@@ -90,7 +104,9 @@ pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
 
 /// `Prefer: respond-async`: stored first, then `202` with where to read the result.
 async fn accept_async(app: &AppState, path: &str, req: Request, meta: &CallMeta) -> Response {
-    match app.invocations.accept(path, req, meta).await {
+    let owner = app.routes.owner(path);
+    let namespace = owner.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    match app.invocations.accept((namespace, path), req, meta).await {
         Ok(inv) => {
             let location = format!("/invocations/{}", inv.id);
             let body = serde_json::json!({"id": inv.id, "status": inv.status});

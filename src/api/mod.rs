@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers extract, call one service method and map the result; `error.rs` is
 //! the only place errors become responses.
 
+pub mod access;
 pub mod auth;
 mod callbacks;
 mod deploy;
@@ -8,6 +9,7 @@ pub mod error;
 mod extract;
 mod invocations;
 mod invoke;
+mod namespaces;
 mod openapi;
 mod ops;
 mod params;
@@ -42,6 +44,17 @@ pub fn router(state: AppState) -> Router {
         .route("/callbacks/{path}/revisions", get(callbacks::revisions))
         .route("/callbacks/{path}/logs", get(callbacks::logs))
         .route("/invocations/{id}", get(invocations::get))
+        .route(
+            "/namespaces",
+            get(namespaces::list).post(namespaces::create),
+        )
+        .route(
+            "/namespaces/{name}",
+            get(namespaces::get)
+                .patch(namespaces::patch)
+                .delete(namespaces::delete),
+        )
+        .route("/namespaces/{name}/tokens", post(namespaces::rotate))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::admin,
@@ -66,32 +79,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            count_request,
+            access::layer,
         ))
-        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
-}
-
-/// Counts every request by route template and status.
-async fn count_request(
-    axum::extract::State(app): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let resp = next.run(req).await;
-    app.metrics.http_request(&route, resp.status().as_u16());
-    resp
 }
 
 /// A route that exists, asked with another method. The router sets `Allow` on the answer.
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         ErrorCode::MethodNotAllowed,
-        format!("{} does not take {method}; see the Allow header", uri.path()),
+        format!(
+            "{} does not take {method}; see the Allow header",
+            uri.path()
+        ),
     )
 }
 

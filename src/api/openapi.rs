@@ -2,11 +2,12 @@
 
 use utoipa::OpenApi;
 
-use super::{callbacks, deploy, error, invocations, invoke, ops};
+use super::{callbacks, deploy, error, invocations, invoke, namespaces, ops};
 use crate::executor::{LogLine, LogStream};
 use crate::model::{
     Backend, CallbackState, CallbackView, ErrorCode, InstanceState, InstanceView, Invocation,
-    InvocationStatus, LastError, Mode, Revision, Runtime, StoredResponse,
+    InvocationStatus, LastError, Mode, NamespaceCreated, NamespaceTokens, NamespaceView, Quota,
+    Revision, Runtime, StoredResponse, Usage,
 };
 
 /// The gateway's API.
@@ -25,6 +26,12 @@ use crate::model::{
         callbacks::delete,
         invocations::get,
         invoke::invoke,
+        namespaces::create,
+        namespaces::list,
+        namespaces::get,
+        namespaces::patch,
+        namespaces::rotate,
+        namespaces::delete,
         ops::health,
         ops::ready,
         ops::metrics,
@@ -54,6 +61,12 @@ use crate::model::{
         Invocation,
         InvocationStatus,
         StoredResponse,
+        NamespaceView,
+        NamespaceCreated,
+        NamespaceTokens,
+        Quota,
+        Usage,
+        namespaces::NamespaceList,
     ))
 )]
 pub struct ApiDoc;

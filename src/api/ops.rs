@@ -91,6 +91,7 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[utoipa::path(get, path = "/metrics",
     responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")), tag = "operations")]
 pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
+    app.metrics.set_namespaces(&app.namespaces.gauges());
     (
         [(
             axum::http::header::CONTENT_TYPE,

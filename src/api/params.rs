@@ -34,6 +34,19 @@ impl DeployParams {
     }
 }
 
+/// `GET /callbacks?namespace=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    namespace: Option<String>,
+}
+
+impl ListParams {
+    /// The one namespace asked for, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref().filter(|n| !n.is_empty())
+    }
+}
+
 /// `GET /callbacks/<path>/logs?tail=&follow=`.
 #[derive(Debug, Default, Deserialize)]
 pub struct LogsParams {

@@ -2,10 +2,6 @@
 //! every response, carried by the request's tracing span and by error bodies.
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -16,48 +12,38 @@ pub fn current() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// Runs `f` as the request whose id is `id` (what [`current`] answers inside it).
+pub async fn scope<F: Future>(id: String, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
 /// The request id, as a request extension for handlers.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-fn acceptable(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// Middleware: assigns the id, opens the request span, sets the response header.
-pub async fn layer(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
+/// The id a request goes by: its own `X-Request-Id` when acceptable, else a new one.
+pub fn of(req: &Request) -> String {
+    req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        uri.path = %req.uri().path(),
-        callback.path = tracing::field::Empty,
-        revision = tracing::field::Empty,
-        instance.id = tracing::field::Empty,
-        cold_start = tracing::field::Empty,
-    );
-    let started = std::time::Instant::now();
-    let mut resp = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
-        .await;
-    span.in_scope(|| {
-        tracing::info!(
-            status = resp.status().as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        );
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
+        .map_or_else(generate, str::to_owned)
+}
+
+/// A fresh id: this process's random prefix and a counter. Unique without a random number
+/// per request (a syscall with some generators) and cheap to format.
+fn generate() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{n:08x}")
+}
+
+fn acceptable(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -65,10 +51,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn generated_ids_differ_and_are_acceptable() {
+        let (a, b) = (generate(), generate());
+        assert_ne!(a, b);
+        assert!(acceptable(&a) && acceptable(&b), "{a} {b}");
+    }
+
+    #[test]
     fn only_printable_bounded_ids_are_taken() {
         assert!(acceptable("abc-123"));
         assert!(!acceptable(""));
         assert!(!acceptable("has space"));
         assert!(!acceptable(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn a_sane_id_sent_by_the_client_is_kept() {
+        let req = |v: &str| {
+            Request::builder()
+                .header("x-request-id", v)
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        assert_eq!(of(&req("from-client-1")), "from-client-1");
+        assert_ne!(of(&req("has space")), "has space");
     }
 }

@@ -145,6 +145,8 @@ mod tests {
             min_instances: 0,
             max_instances: 1,
             idle_timeout_s: 60,
+            keep_paused_s: 600,
+            namespace: "default".into(),
         }
     }
 

@@ -60,8 +60,119 @@ pub enum ClientCommand {
     /// Delete a callback: undeploy it and remove its definition and history
     #[command(visible_alias = "delete")]
     Rm(RmArgs),
+    /// Manage namespaces: owners of callbacks, each with its own tokens and quota
+    #[command(subcommand, visible_alias = "ns")]
+    Namespaces(NamespaceCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(CompletionArgs),
+}
+
+/// `namespaces …` (the gateway's admin token; a namespace's own admin token may `get` it).
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCommand {
+    /// Create a namespace and print its tokens (shown this once)
+    Create(NamespaceCreateArgs),
+    /// List namespaces with their usage against quota
+    #[command(visible_alias = "list")]
+    Ls(NamespaceListArgs),
+    /// Show one namespace: its usage against its quota
+    Get(NamespaceArgs),
+    /// Change a namespace's quota; limits not given stay
+    Quota(NamespaceQuotaArgs),
+    /// New tokens for a namespace; the old ones stop working at once
+    Tokens(NamespaceArgs),
+    /// Delete a namespace with every callback and async invocation it owns
+    #[command(visible_alias = "delete")]
+    Rm(NamespaceRmArgs),
+}
+
+/// A namespace's limits as flags; `none` lifts one.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Quota")]
+pub struct QuotaFlags {
+    /// Most callbacks it may own (`none`: no limit)
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub max_callbacks: Option<Limit>,
+    /// Most instances of its callbacks at once, running jobs included (`none`: no limit)
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    pub max_instances: Option<Limit>,
+    /// Most memory of those instances together, in MiB (`none`: no limit)
+    #[arg(long, value_name = "MIB", value_parser = parse_limit)]
+    pub max_memory: Option<Limit>,
+}
+
+/// A quota limit given on the command line: a number, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u64>);
+
+/// `none` / `unlimited`, or a non-negative integer.
+pub fn parse_limit(raw: &str) -> Result<Limit, String> {
+    match raw {
+        "none" | "unlimited" => Ok(Limit(None)),
+        n => n
+            .parse::<u64>()
+            .map(|n| Limit(Some(n)))
+            .map_err(|_| format!("expected a non-negative integer or `none`, got {raw:?}")),
+    }
+}
+
+/// `namespaces create`.
+#[derive(Debug, Args)]
+pub struct NamespaceCreateArgs {
+    /// The namespace's name (a DNS label)
+    pub name: String,
+    /// Print the API's JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub quota: QuotaFlags,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `namespaces ls`.
+#[derive(Debug, Args)]
+pub struct NamespaceListArgs {
+    /// Print the API's JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `namespaces get` and `namespaces tokens`.
+#[derive(Debug, Args)]
+pub struct NamespaceArgs {
+    /// The namespace's name
+    pub name: String,
+    /// Print the API's JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `namespaces quota`.
+#[derive(Debug, Args)]
+pub struct NamespaceQuotaArgs {
+    /// The namespace's name
+    pub name: String,
+    /// Print the API's JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub quota: QuotaFlags,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `namespaces rm`.
+#[derive(Debug, Args)]
+pub struct NamespaceRmArgs {
+    /// The namespace's name
+    pub name: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Which gateway to talk to and with which tokens.
@@ -71,10 +182,12 @@ pub struct ClientArgs {
     /// The gateway's base URL
     #[arg(long, env = "FAAS_URL", default_value = "http://127.0.0.1:8000", value_hint = ValueHint::Url)]
     pub url: String,
-    /// Bearer token for /callback*, /callbacks* and /invocations*
+    /// Bearer token for /callback*, /callbacks*, /invocations* and /namespaces*: the
+    /// gateway's, or a namespace's admin token (which sees that namespace's callbacks only)
     #[arg(long, env = "FAAS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Bearer token for /api/*
+    /// Bearer token for /api/*: the gateway's, or a namespace's invoke token [default: a
+    /// namespace's admin token, when that is the admin token]
     #[arg(long, env = "FAAS_INVOKE_TOKEN", hide_env_values = true)]
     pub invoke_token: Option<String>,
 }
@@ -211,6 +324,9 @@ pub struct LogsArgs {
 /// `ls`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only the callbacks of this namespace
+    #[arg(long, env = "FAAS_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Print the API's JSON instead of a table
     #[arg(long)]
     pub json: bool,

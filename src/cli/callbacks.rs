@@ -11,7 +11,11 @@ use super::output::{Paint, cell, emit, emit_json, note, pairs, table};
 /// Runs `ls`.
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
-    let doc = client.get("/callbacks").await?;
+    let query = match args.namespace.as_deref().filter(|n| !n.is_empty()) {
+        Some(ns) => format!("?namespace={}", segment(ns)),
+        None => String::new(),
+    };
+    let doc = client.get(&format!("/callbacks{query}")).await?;
     if args.json {
         return emit_json(&doc);
     }
@@ -39,6 +43,7 @@ fn list_table(callbacks: &[Value], client: &Client, paint: &Paint) -> String {
                 cb["url"]
                     .as_str()
                     .map_or_else(|| "-".into(), |u| client.url(u)),
+                cell(&cb["namespace"]),
             ]
         })
         .collect();
@@ -51,6 +56,7 @@ fn list_table(callbacks: &[Value], client: &Client, paint: &Paint) -> String {
         "MODE",
         "INSTANCES",
         "URL",
+        "NAMESPACE",
     ];
     table(&headers, &rows, paint)
 }
@@ -280,7 +286,8 @@ mod tests {
                 {"id": "fedcba9876543210", "state": "paused", "started_at": "2026-01-01T00:00:00Z", "in_flight": 0, "restarts": 2}
             ],
             "last_error": {"code": "FUNCTION_OOM_KILLED", "message": "killed", "at": "2026-01-01T00:01:00Z"},
-            "url": "/api/hello", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+            "url": "/api/hello", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "namespace": "team-a"
         })
     }
 
@@ -304,7 +311,8 @@ mod tests {
                 "docker",
                 "service",
                 "2 (1 paused)",
-                "http://gw:8000/api/hello"
+                "http://gw:8000/api/hello",
+                "team-a"
             ]
         );
         assert!(lines[0].starts_with("PATH    STATE   REVISION"));

@@ -70,17 +70,25 @@ impl Client {
                 args.url
             )));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("faas-gateway-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::Usage(format!("cannot set up HTTP: {}", chain(&e))))?;
         let token = |t: &Option<String>| t.clone().filter(|t| !t.is_empty());
+        let admin_token = token(&args.admin_token);
+        // A namespace's admin token also calls its callbacks; the gateway's admin token is
+        // never sent to a function.
+        let invoke_token = token(&args.invoke_token).or_else(|| {
+            admin_token
+                .clone()
+                .filter(|t| t.starts_with(crate::namespaces::tokens::PREFIX))
+        });
         Ok(Client {
             http,
             base,
-            admin_token: token(&args.admin_token),
-            invoke_token: token(&args.invoke_token),
+            admin_token,
+            invoke_token,
         })
     }
 
@@ -107,6 +115,14 @@ impl Client {
     /// POST a JSON body to an admin route; the status and the JSON answer.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), CliError> {
         self.json(self.admin(Method::POST, path).json(body)).await
+    }
+
+    /// PATCH an admin resource with a JSON body; the JSON answer.
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        let (_, answer) = self
+            .json(self.admin(Method::PATCH, path).json(body))
+            .await?;
+        Ok(answer)
     }
 
     /// DELETE an admin resource.

@@ -10,6 +10,7 @@ mod deploy;
 mod error;
 mod invoke;
 mod logs;
+mod namespaces;
 mod output;
 mod progress;
 mod settings;
@@ -34,6 +35,7 @@ pub async fn run(command: ClientCommand) -> i32 {
         ClientCommand::Revisions(a) => callbacks::revisions(a).await,
         ClientCommand::Undeploy(a) => callbacks::undeploy(a).await,
         ClientCommand::Rm(a) => callbacks::remove(a).await,
+        ClientCommand::Namespaces(c) => namespaces::run(c).await,
         ClientCommand::Completions(a) => completions(a.shell),
     };
     match result {

@@ -1,8 +1,10 @@
 //! The deploy path: validate → record → build (or reuse) the image → start the new revision →
 //! commit it → move traffic → drain the old revision. Undeploy, delete and the reconcile
-//! after a restart are in `undeploy.rs` and `reconcile.rs`; what failures and recoveries the
-//! revisions report is written into the records by `records.rs`.
+//! after a restart are in `undeploy.rs` and `reconcile.rs`; deleting a whole namespace in
+//! `namespaces.rs`; what failures and recoveries the revisions report is written into the
+//! records by `records.rs`.
 
+mod namespaces;
 mod reconcile;
 mod records;
 mod undeploy;
@@ -18,7 +20,10 @@ use crate::executor::{Backends, ExecutorError};
 use crate::jobs::Jobs;
 use crate::keyed_locks::KeyedLocks;
 use crate::launcher::{Launcher, StartError};
-use crate::model::{CallbackRecord, CallbackSpec, CallbackState, FieldErrors, Mode};
+use crate::model::{
+    CallbackRecord, CallbackSpec, CallbackState, FieldErrors, Mode, QuotaExceeded, Scope,
+};
+use crate::namespaces::{NamespaceError, Namespaces};
 use crate::pool::Pool;
 use crate::routes::{Revision, Route, RouteTable, Runner};
 use crate::store::{Store, StoreError};
@@ -42,6 +47,12 @@ pub enum DeployError {
     },
     #[error("{path} did not become healthy: {source}")]
     Startup { path: String, source: StartError },
+    #[error("path {0} is taken by a callback of another namespace; pick another path")]
+    PathTaken(String),
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Backend(#[from] ExecutorError),
     #[error(transparent)]
@@ -66,56 +77,67 @@ pub struct Deployer {
     backends: Backends,
     images: Images,
     launcher: Launcher,
+    namespaces: Arc<Namespaces>,
     /// One deploy, undeploy or delete at a time per path: a second one is refused (409).
     locks: KeyedLocks,
     tasks: TaskTracker,
 }
 
+/// What a [`Deployer`] works with.
+pub struct DeployerParts {
+    pub store: Store,
+    pub routes: Arc<RouteTable>,
+    pub backends: Backends,
+    pub images: Images,
+    /// Used on each callback's backend.
+    pub launcher: Launcher,
+    pub namespaces: Arc<Namespaces>,
+    /// Where background work is spawned, so shutdown can wait for it.
+    pub tasks: TaskTracker,
+}
+
 impl Deployer {
-    /// A deployer over the given parts; `launcher` is used on each callback's backend.
-    pub fn new(
-        store: Store,
-        routes: Arc<RouteTable>,
-        backends: Backends,
-        images: Images,
-        launcher: Launcher,
-        tasks: TaskTracker,
-    ) -> Arc<Self> {
+    /// A deployer over `parts`.
+    pub fn new(parts: DeployerParts) -> Arc<Self> {
         Arc::new(Deployer {
-            store,
-            routes,
-            backends,
-            images,
-            launcher,
+            store: parts.store,
+            routes: parts.routes,
+            backends: parts.backends,
+            images: parts.images,
+            launcher: parts.launcher,
+            namespaces: parts.namespaces,
             locks: KeyedLocks::default(),
-            tasks,
+            tasks: parts.tasks,
         })
     }
 
-    /// Deploys `spec`; with `wait == false` the work continues in the background.
+    /// Deploys `spec` on behalf of a caller who sees `scope`; with `wait == false` the work
+    /// continues in the background.
     pub async fn deploy(
         self: &Arc<Self>,
         spec: CallbackSpec,
         wait: bool,
+        scope: &Scope,
     ) -> Result<(CallbackRecord, DeployOutcome), DeployError> {
         self.launcher_for(&spec)?;
+        self.namespaces.accepts(&spec.namespace)?;
         let guard = self
             .locks
             .try_lock(&spec.path)
             .ok_or_else(|| DeployError::InProgress(spec.path.clone()))?;
         let existing = self.store.callback(&spec.path).await?;
+        if let Some(rec) = &existing {
+            same_owner(rec, &spec, scope)?;
+        }
         if let Some(rec) = existing.clone()
             && rec.state.is_serving()
             && rec.spec == spec
         {
             return Ok((rec, DeployOutcome::Updated));
         }
+        self.namespaces.check_revision(&spec)?;
         let created = match &existing {
-            None => {
-                self.store
-                    .create_callback(&spec, CallbackState::Building)
-                    .await?
-            }
+            None => self.create_record(&spec).await?,
             Some(rec) => {
                 if rec.revision == 0 {
                     self.store.replace_attempt(&spec).await?;
@@ -183,6 +205,7 @@ impl Deployer {
         };
         started.map_err(|source| match source {
             StartError::Backend(e) => DeployError::Backend(e),
+            StartError::Quota(q) => DeployError::Quota(q),
             source => DeployError::Startup {
                 path: path.clone(),
                 source,
@@ -277,6 +300,23 @@ impl Deployer {
         }
     }
 
+    /// The first record of a callback, counted against its namespace's quota. Returns
+    /// whether this call made it.
+    async fn create_record(&self, spec: &CallbackSpec) -> Result<bool, DeployError> {
+        // Again, now that the path is locked: a delete of the namespace may have begun.
+        self.namespaces.accepts(&spec.namespace)?;
+        let hold = self.namespaces.reserve_callback(&spec.namespace)?;
+        let created = self
+            .store
+            .create_callback(spec, CallbackState::Building)
+            .await?;
+        if created {
+            hold.keep();
+        }
+        self.routes.set_owner(&spec.path, &spec.namespace);
+        Ok(created)
+    }
+
     async fn record(&self, path: &str) -> Result<CallbackRecord, DeployError> {
         self.store
             .callback(path)
@@ -297,6 +337,25 @@ impl Deployer {
         })?;
         Ok(self.launcher.on(Arc::clone(executor)))
     }
+}
+
+/// A redeploy keeps its namespace. To a caller who sees the owner, naming another namespace
+/// is a wrong field; to one who does not, the path is simply taken.
+fn same_owner(rec: &CallbackRecord, spec: &CallbackSpec, scope: &Scope) -> Result<(), DeployError> {
+    let owner = &rec.spec.namespace;
+    if *owner == spec.namespace {
+        return Ok(());
+    }
+    if !scope.sees(owner) {
+        return Err(DeployError::PathTaken(spec.path.clone()));
+    }
+    Err(DeployError::Invalid(FieldErrors::from([(
+        "namespace".to_owned(),
+        format!(
+            "{} belongs to namespace {owner}: a callback cannot change namespace (delete it, then deploy it in the other)",
+            spec.path
+        ),
+    )])))
 }
 
 fn build_error(path: &str, e: BuildError) -> DeployError {

@@ -1,6 +1,7 @@
 //! After a restart: route every stored callback again, take over the instances of serving
 //! revisions that still run (or restart in place), and remove everything else the gateway's
-//! labels mark.
+//! labels mark. Namespace deletes a restart interrupted are finished: their callbacks do not
+//! serve again, and their instances go with the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,10 +13,15 @@ use crate::routes::{Revision, Route};
 
 impl Deployer {
     /// Routes, adopts and cleans up as the database says.
-    pub async fn reconcile(&self) -> Result<(), DeployError> {
+    pub async fn reconcile(self: &Arc<Self>) -> Result<(), DeployError> {
         let mut serving: HashMap<String, Arc<Revision>> = HashMap::new();
         for rec in self.store.callbacks().await? {
             let path = rec.spec.path.clone();
+            self.routes.set_owner(&path, &rec.spec.namespace);
+            if self.namespaces.is_deleting(&rec.spec.namespace) {
+                self.routes.set(&path, Route::Undeployed);
+                continue;
+            }
             match self.restore(&rec).await? {
                 Some(revision) => {
                     let revision = Arc::new(revision);
@@ -30,6 +36,7 @@ impl Deployer {
                 }
             }
         }
+        self.resume_namespace_deletes();
         let (mut adopted, mut removed) = (0, 0);
         for (backend, executor) in self.backends.all() {
             let (a, r) = reconcile_backend(executor.as_ref(), backend, &serving).await?;
@@ -98,6 +105,11 @@ async fn reconcile_backend(
             .get(&o.callback)
             .filter(|r| r.spec.backend == backend && r.number == o.revision);
         match revision.and_then(|r| r.pool()) {
+            // Frozen while idle: it comes back for the next call.
+            Some(pool) if o.paused && !o.job => {
+                pool.adopt_paused(o.instance);
+                adopted += 1;
+            }
             Some(pool) if o.running && !o.job => {
                 pool.adopt(o.instance);
                 adopted += 1;

@@ -13,6 +13,7 @@ pub fn last_error_of(e: &DeployError) -> LastError {
             (ErrorCode::BuildFailed, serde_json::json!({ "log": log }))
         }
         DeployError::Startup { source, .. } => (ErrorCode::StartupFailed, source.details()),
+        DeployError::Quota(q) => (ErrorCode::QuotaExceeded, q.details()),
         DeployError::Backend(e) => (e.code(), serde_json::json!({})),
         _ => (ErrorCode::InternalError, serde_json::json!({})),
     };

@@ -1,12 +1,13 @@
-//! Undeploy and delete: stop serving, remove every instance, Deployment, Service and image of
-//! a callback on every backend; delete also forgets its definition and history.
+//! Undeploy and delete: stop serving, remove every instance, Deployment, Service, Job and
+//! image of a callback on every backend; delete also forgets its definition and history.
+//! A caller sees only the callbacks of its scope: others are not found.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{DeployError, Deployer};
 use crate::executor::{Executor, ExecutorError};
-use crate::model::{CallbackRecord, CallbackState};
+use crate::model::{CallbackRecord, CallbackState, Scope};
 use crate::routes::Route;
 
 /// Longest an undeploy waits for calls in flight.
@@ -14,12 +15,12 @@ const UNDEPLOY_GRACE: Duration = Duration::from_secs(10);
 
 impl Deployer {
     /// Stops serving `path` and removes all its instances and images; keeps the record.
-    pub async fn undeploy(&self, path: &str) -> Result<CallbackRecord, DeployError> {
+    pub async fn undeploy(&self, path: &str, scope: &Scope) -> Result<CallbackRecord, DeployError> {
         let _guard = self
             .locks
             .try_lock(path)
             .ok_or_else(|| DeployError::InProgress(path.to_owned()))?;
-        let rec = self.record(path).await?;
+        let rec = self.visible_record(path, scope).await?;
         if rec.state != CallbackState::Undeployed {
             self.remove_everything(path, Route::Undeployed).await?;
             self.store
@@ -30,16 +31,38 @@ impl Deployer {
     }
 
     /// Undeploys `path` and deletes its definition and history.
-    pub async fn delete(&self, path: &str) -> Result<(), DeployError> {
+    pub async fn delete(&self, path: &str, scope: &Scope) -> Result<(), DeployError> {
         let _guard = self
             .locks
             .try_lock(path)
             .ok_or_else(|| DeployError::InProgress(path.to_owned()))?;
-        self.record(path).await?;
+        self.visible_record(path, scope).await?;
+        self.delete_locked(path).await
+    }
+
+    /// Deletes `path`, whose lock the caller holds.
+    pub(super) async fn delete_locked(&self, path: &str) -> Result<(), DeployError> {
+        let rec = self.record(path).await?;
         self.remove_everything(path, Route::Undeployed).await?;
-        self.store.delete_callback(path).await?;
+        if self.store.delete_callback(path).await? {
+            self.namespaces.callback_gone(&rec.spec.namespace);
+        }
         self.routes.remove(path);
         Ok(())
+    }
+
+    /// The record of `path` if `scope` sees it; one of another namespace is not found.
+    async fn visible_record(
+        &self,
+        path: &str,
+        scope: &Scope,
+    ) -> Result<CallbackRecord, DeployError> {
+        let rec = self.record(path).await?;
+        if scope.sees(&rec.spec.namespace) {
+            Ok(rec)
+        } else {
+            Err(DeployError::NotFound(path.to_owned()))
+        }
     }
 
     /// Routes `path` to `route`, drains what served it, and removes every container and image

@@ -12,3 +12,5 @@ pub const REVISION_LABEL: &str = "faas.revision";
 pub const GATEWAY_LABEL: &str = "faas.gateway";
 /// `service` or `job`: what a container is for.
 pub const ROLE_LABEL: &str = "faas.role";
+/// The namespace owning the callback (SPEC 10).
+pub const NAMESPACE_LABEL: &str = "faas.namespace";

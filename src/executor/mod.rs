@@ -19,7 +19,8 @@ use crate::model::{Backend, ErrorCode};
 use utoipa::ToSchema;
 
 pub use labels::{
-    CALLBACK_LABEL, GATEWAY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL, ROLE_LABEL,
+    CALLBACK_LABEL, GATEWAY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_LABEL,
+    REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Errors of a backend.
@@ -97,6 +98,8 @@ pub struct InstanceSpec {
     pub env: BTreeMap<String, String>,
     pub memory_mb: u32,
     pub cpu: f64,
+    /// The namespace owning the callback (the `faas.namespace` label).
+    pub namespace: String,
 }
 
 /// A started instance.
@@ -122,6 +125,8 @@ pub struct ObservedInstance {
     pub restarting: bool,
     /// A job-mode container (never adopted as a service instance).
     pub job: bool,
+    /// Frozen by the gateway (`pause`): it keeps its memory and takes no CPU.
+    pub paused: bool,
 }
 
 /// How a job-mode invocation's container ended.
@@ -272,6 +277,22 @@ pub trait Executor: Send + Sync + 'static {
     }
     /// The last `tail` lines of each given instance's output.
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError>;
+    /// Whether instances can be paused (frozen, memory kept) and resumed in milliseconds.
+    fn can_pause(&self) -> bool {
+        false
+    }
+    /// Freezes a running instance: no CPU, its memory (and its loaded function) kept.
+    async fn pause(&self, id: &str) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Other(format!(
+            "this backend cannot pause instances ({id})"
+        )))
+    }
+    /// Thaws a paused instance.
+    async fn resume(&self, id: &str) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Other(format!(
+            "this backend cannot resume instances ({id})"
+        )))
+    }
 }
 
 /// The backends this gateway can run callbacks on.

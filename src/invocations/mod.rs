@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::model::{Invocation, StoredBody, StoredRequest};
+use crate::model::{Invocation, Scope, StoredBody, StoredRequest};
 use crate::proxy::{CallMeta, InvokeError, Proxy};
 use crate::store::{Store, StoreError};
 
@@ -83,7 +83,7 @@ impl Invocations {
             config: config.clone(),
             wake: Notify::new(),
             // No redirect is followed, and only addresses the deny list allows are dialled.
-            http: reqwest::Client::builder()
+            http: crate::tls::client_builder()
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .dns_resolver(Arc::new(callback_url::DenyingResolver::new(
@@ -95,11 +95,11 @@ impl Invocations {
         })
     }
 
-    /// Stores the call (after checking the callback can take it) and returns the stored
-    /// invocation; the `202` may be sent once this returns.
+    /// Stores the call to `path` of `namespace` (after checking the callback can take it)
+    /// and returns the stored invocation; the `202` may be sent once this returns.
     pub async fn accept(
         &self,
-        path: &str,
+        (namespace, path): (&str, &str),
         req: Request<Body>,
         meta: &CallMeta,
     ) -> Result<Invocation, InvocationError> {
@@ -152,14 +152,19 @@ impl Invocations {
         };
         let id = uuid::Uuid::new_v4().to_string();
         self.store
-            .enqueue_invocation(&id, path, &request, callback_url.as_deref())
+            .enqueue_invocation(&id, (namespace, path), &request, callback_url.as_deref())
             .await?;
         self.wake.notify_one();
-        self.get(&id).await
+        self.get(&id, &Scope::All).await
     }
 
-    /// One invocation.
-    pub async fn get(&self, id: &str) -> Result<Invocation, InvocationError> {
+    /// One invocation, if `scope` sees its callback's namespace.
+    pub async fn get(&self, id: &str, scope: &Scope) -> Result<Invocation, InvocationError> {
+        if let Some(own) = scope.namespace()
+            && self.store.invocation_namespace(id).await?.as_deref() != Some(own)
+        {
+            return Err(InvocationError::NotFound(id.to_owned()));
+        }
         self.store
             .invocation(id)
             .await?

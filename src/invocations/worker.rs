@@ -53,7 +53,8 @@ impl Invocations {
             .finish_invocation(&c.id, response.as_ref(), error.as_ref())
             .await;
         match finished {
-            Ok(inv) => {
+            Ok(None) => tracing::info!("invocation finished after its namespace was deleted"),
+            Ok(Some(inv)) => {
                 tracing::info!(status = inv.status.as_str(), "invocation finished");
                 if let Some(url) = c.callback_url {
                     let this = Arc::clone(self);

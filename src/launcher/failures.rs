@@ -79,7 +79,8 @@ pub fn death(path: &str, memory_mb: u32, id: &str, exit: &Exit) -> Failure {
     }
 }
 
-/// The record a failed start leaves; `None` when the backend, not the function, failed.
+/// The record a failed start leaves; `None` when the backend, not the function, failed, or
+/// when the namespace's quota refused the start.
 pub fn start_failure(path: &str, memory_mb: u32, e: &StartError) -> Option<Failure> {
     let crash = |code, message: String| {
         Some(Failure {
@@ -110,7 +111,8 @@ pub fn start_failure(path: &str, memory_mb: u32, e: &StartError) -> Option<Failu
             ErrorCode::ImagePullFailed,
             format!("image {image} of {path} is missing and rebuilding it failed: {reason}"),
         ),
-        StartError::Backend(ExecutorError::Unavailable { .. }) => None,
+        // Neither the function nor its record is at fault: the caller hears of it.
+        StartError::Backend(ExecutorError::Unavailable { .. }) | StartError::Quota(_) => None,
         StartError::Backend(b) => Some(Failure {
             error: last_error(
                 b.code(),

@@ -3,6 +3,7 @@
 //! and reporting what fails for the callback's record. Shared by the warm pools and job
 //! mode; every task it spawns is tracked, so shutdown can wait for it.
 
+mod admission;
 mod failures;
 mod start;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+pub use admission::{Admission, InstanceQuota, Unlimited};
 pub use failures::{DiedError, Failure, RuntimeEvent, death, start_failure};
 pub use start::{
     OnFailure, START_LOG_LINES, StartError, begin, give_up, output_tail, start_instance,
@@ -24,6 +26,10 @@ use crate::executor::{Executor, ExecutorError, Instance, InstanceSpec, JobOutcom
 use crate::metrics::Metrics;
 use crate::model::CallbackSpec;
 use crate::upstream::Probe;
+
+/// How long a resumed instance may take to answer again: a thawed process answers in
+/// milliseconds; one that does not is replaced by a cold start.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Limits every start and queue shares.
 #[derive(Debug, Clone, Copy)]
@@ -64,17 +70,19 @@ impl Target<'_> {
             env,
             memory_mb: s.memory_mb,
             cpu: s.cpu,
+            namespace: s.namespace.clone(),
         }
     }
 }
 
-/// How a start ended when it did not fail outright.
+/// How a start ended when it did not fail outright. The [`Admission`] is the instance's room
+/// in its namespace's quota: whoever keeps the instance keeps it, for as long.
 pub enum Started {
     /// Healthy: ready for calls.
-    Ready(Instance),
+    Ready(Instance, Admission),
     /// It exited while starting and the backend restarts it in place: it stays an instance
     /// of the revision, coming back by itself (`error` is how it exited).
-    Restarting(Instance, StartError),
+    Restarting(Instance, StartError, Admission),
 }
 
 /// What starts need from the outside; cheap to clone.
@@ -87,6 +95,7 @@ pub struct Launcher {
     events: mpsc::UnboundedSender<RuntimeEvent>,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
+    quota: Arc<dyn InstanceQuota>,
 }
 
 /// The parts of a [`Launcher`].
@@ -100,6 +109,8 @@ pub struct LauncherParts {
     pub metrics: Arc<Metrics>,
     /// Where background work is spawned, so shutdown can wait for it.
     pub tasks: TaskTracker,
+    /// Asked before every start: the namespaces' quotas.
+    pub quota: Arc<dyn InstanceQuota>,
 }
 
 impl Launcher {
@@ -113,6 +124,7 @@ impl Launcher {
             events: parts.events,
             metrics: parts.metrics,
             tasks: parts.tasks,
+            quota: parts.quota,
         }
     }
 
@@ -153,41 +165,66 @@ impl Launcher {
         self.tasks.spawn(work);
     }
 
-    /// Starts one instance of `target`, rebuilding its image from its stored definition when
-    /// it has gone missing.
+    /// Starts one instance of `target` if its namespace's quota has room for it, rebuilding
+    /// its image from its stored definition when it has gone missing.
     pub async fn launch(
         &self,
         target: Target<'_>,
         on_failure: OnFailure,
     ) -> Result<Started, StartError> {
-        match self.launch_once(target, on_failure).await {
+        // Reserved before anything starts, released (dropped) if the start fails.
+        let admission = self.quota.admit(target.spec)?;
+        let launched = match self.launch_once(target, on_failure).await {
             Err(StartError::Backend(ExecutorError::ImageMissing { image })) => {
                 self.rebuild(target, &image).await?;
                 self.launch_once(target, on_failure).await
             }
             other => other,
-        }
+        }?;
+        Ok(match launched {
+            (instance, None) => Started::Ready(instance, admission),
+            (instance, Some(e)) => Started::Restarting(instance, e, admission),
+        })
     }
 
+    /// Room for an instance that already runs (taken over after a restart), counted even
+    /// over quota.
+    pub fn count(&self, spec: &CallbackSpec) -> Admission {
+        self.quota.count(spec)
+    }
+
+    /// The instance, healthy, or with how it exited when the backend restarts it in place.
     async fn launch_once(
         &self,
         target: Target<'_>,
         on_failure: OnFailure,
-    ) -> Result<Started, StartError> {
+    ) -> Result<(Instance, Option<StartError>), StartError> {
         let executor = self.executor.as_ref();
         let timeout = self.limits.startup_timeout;
         let instance = begin(executor, &target.instance_spec(), timeout).await?;
         match wait_healthy(executor, self.probe.as_ref(), &instance, timeout).await {
-            Ok(()) => Ok(Started::Ready(instance)),
+            Ok(()) => Ok((instance, None)),
             // A cold start whose instance the backend restarts in place: removing it would
             // only make the next call start another.
             Err(e @ StartError::Exited { exit, .. })
                 if exit.restarting && on_failure == OnFailure::KeepExited =>
             {
-                Ok(Started::Restarting(instance, e))
+                Ok((instance, Some(e)))
             }
             Err(e) => Err(give_up(executor, &instance, e, on_failure).await),
         }
+    }
+
+    /// Thaws a paused instance and waits (briefly) until it answers again.
+    pub async fn resume(&self, instance: &Instance) -> Result<(), StartError> {
+        let executor = self.executor.as_ref();
+        executor.resume(&instance.id).await?;
+        wait_healthy(executor, self.probe.as_ref(), instance, RESUME_TIMEOUT).await
+    }
+
+    /// Freezes an instance that idled out of service.
+    pub async fn pause(&self, instance: &Instance) -> Result<(), ExecutorError> {
+        self.executor.pause(&instance.id).await
     }
 
     async fn rebuild(&self, target: Target<'_>, image: &str) -> Result<(), StartError> {
@@ -200,8 +237,9 @@ impl Launcher {
             })
     }
 
-    /// Runs one job-mode call of `target` with `env` added to its environment, rebuilding a
-    /// lost image first.
+    /// Runs one job-mode call of `target` with `env` added to its environment, if its
+    /// namespace's quota has room for one more instance (held while the job runs), rebuilding
+    /// a lost image first.
     pub async fn run_job(
         &self,
         target: Target<'_>,
@@ -209,6 +247,7 @@ impl Launcher {
         event: &str,
         timeout: Duration,
     ) -> Result<JobOutcome, StartError> {
+        let _admission = self.quota.admit(target.spec)?;
         let mut spec = target.instance_spec();
         for (k, v) in env {
             spec.env.insert((*k).to_owned(), v.clone());

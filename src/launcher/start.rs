@@ -5,7 +5,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::executor::{Executor, ExecutorError, Exit, Instance, InstanceSpec, InstanceStatus};
+use crate::model::QuotaExceeded;
 use crate::upstream::Probe;
+
+/// How often a starting instance's health route is tried.
+const PROBE_EVERY: Duration = Duration::from_millis(2);
+/// How often the backend is asked whether a starting instance is still alive.
+const STATUS_EVERY: Duration = Duration::from_millis(50);
 
 /// Lines of an instance's output kept in `details.log`.
 pub const START_LOG_LINES: usize = 50;
@@ -25,6 +31,9 @@ pub enum StartError {
     /// The backend failed (unreachable daemon …).
     #[error(transparent)]
     Backend(#[from] ExecutorError),
+    /// Its namespace's quota has no room for it: nothing was started.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
 }
 
 impl StartError {
@@ -37,6 +46,7 @@ impl StartError {
             StartError::Timeout { log, .. } => serde_json::json!({ "log": log }),
             StartError::ImageUnavailable { image, .. } => serde_json::json!({ "image": image }),
             StartError::Backend(_) => serde_json::json!({}),
+            StartError::Quota(q) => q.details(),
         }
     }
 }
@@ -106,12 +116,19 @@ pub async fn wait_healthy(
     timeout: Duration,
 ) -> Result<(), StartError> {
     let deadline = Instant::now() + timeout;
-    // Poll fast at first: most runtimes import in tens of milliseconds.
-    let mut pause = Duration::from_millis(10);
+    let mut next_status = Instant::now();
     loop {
         if probe.healthy(instance).await {
             return Ok(());
         }
+        // The probe is a local connection attempt, refused at once until the runtime listens:
+        // tried every PROBE_EVERY, the gateway knows within that of the runtime being ready.
+        // Asking the backend whether the instance died costs more: every STATUS_EVERY.
+        if Instant::now() < next_status {
+            tokio::time::sleep(PROBE_EVERY).await;
+            continue;
+        }
+        next_status = Instant::now() + STATUS_EVERY;
         match executor.status(&instance.id).await? {
             InstanceStatus::Running | InstanceStatus::Restarted(_) => {}
             InstanceStatus::Exited(exit) => {
@@ -131,8 +148,7 @@ pub async fn wait_healthy(
                 log: output_tail(executor, &instance.id).await,
             });
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
+        tokio::time::sleep(PROBE_EVERY).await;
     }
 }
 

@@ -111,6 +111,8 @@ pub enum InstanceState {
     Starting,
     Ready,
     Draining,
+    /// Frozen while idle (Docker): resumed in milliseconds by the next call.
+    Paused,
 }
 
 /// One running instance as the API shows it.
@@ -165,6 +167,9 @@ pub struct CallbackView {
     pub min_instances: u32,
     pub max_instances: u32,
     pub idle_timeout_s: u64,
+    pub keep_paused_s: u64,
+    /// The namespace that owns it.
+    pub namespace: String,
     pub instances: Vec<InstanceView>,
     pub last_error: Option<LastError>,
     pub url: String,
@@ -205,6 +210,8 @@ impl CallbackView {
             min_instances: spec.min_instances,
             max_instances: spec.max_instances,
             idle_timeout_s: spec.idle_timeout_s,
+            keep_paused_s: spec.keep_paused_s,
+            namespace: spec.namespace.clone(),
             instances,
             last_error: record.last_error.clone(),
             url: format!("/api/{}", spec.path),

@@ -145,6 +145,28 @@ mod tests {
         }
     }
 
+    /// `ALL` is written by hand: every variant of the enum (read from this file) is in it.
+    #[test]
+    fn all_holds_every_variant() {
+        let source = include_str!("error_code.rs");
+        let body = source
+            .split_once("pub enum ErrorCode {")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(body, _)| body)
+            .expect("the enum");
+        let variants: Vec<&str> = body
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//") && !l.starts_with('#') && l.ends_with(','))
+            .map(|l| l.trim_end_matches(','))
+            .collect();
+        let listed: Vec<String> = ErrorCode::ALL.iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(variants.len(), listed.len(), "{variants:?} vs {listed:?}");
+        for v in variants {
+            assert!(listed.iter().any(|l| l == v), "{v} is missing from ALL");
+        }
+    }
+
     #[test]
     fn statuses_follow_the_contract_table() {
         assert_eq!(ErrorCode::FunctionTimeout.status(), 504);

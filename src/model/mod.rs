@@ -3,6 +3,7 @@
 mod callback;
 mod error_code;
 mod invocation;
+mod namespace;
 mod runtime;
 mod spec;
 
@@ -11,6 +12,11 @@ pub use callback::{
 };
 pub use error_code::ErrorCode;
 pub use invocation::{Invocation, InvocationStatus, StoredBody, StoredRequest, StoredResponse};
+pub use namespace::{
+    DEFAULT_NAMESPACE, MAX_QUOTA, NAME_RULE, NamespaceBodyError, NamespaceCreated, NamespaceTokens,
+    NamespaceView, NewNamespace, Quota, QuotaExceeded, QuotaField, Scope, Usage, fits,
+    parse_new_namespace, patch_quota, valid_namespace_name,
+};
 pub use runtime::{Backend, Mode, Runtime};
 pub use spec::{
     CallbackSpec, DeployAction, FieldErrors, Files, SpecDefaults, SpecError, parse_deploy,

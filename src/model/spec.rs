@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::namespace::{DEFAULT_NAMESPACE, NAME_RULE, valid_namespace_name};
 use super::runtime::{Backend, Mode, Runtime};
 
 /// Source files of a callback: relative path → text.
@@ -48,6 +49,25 @@ pub struct CallbackSpec {
     pub min_instances: u32,
     pub max_instances: u32,
     pub idle_timeout_s: u64,
+    /// How long an instance idled out of service stays paused before it is stopped (0: not
+    /// paused at all). Records stored before it existed read the default.
+    #[serde(default = "default_keep_paused_s")]
+    pub keep_paused_s: u64,
+    /// The namespace that owns the callback (`default` unless its deploy names another).
+    /// Records stored before namespaces existed belong to `default`.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.to_owned()
+}
+
+/// The default of `keep_paused_s`.
+pub const DEFAULT_KEEP_PAUSED_S: u64 = 600;
+
+fn default_keep_paused_s() -> u64 {
+    DEFAULT_KEEP_PAUSED_S
 }
 
 impl CallbackSpec {
@@ -113,6 +133,8 @@ const KNOWN_FIELDS: &[&str] = &[
     "min_instances",
     "max_instances",
     "idle_timeout_s",
+    "keep_paused_s",
+    "namespace",
     "action",
 ];
 
@@ -185,8 +207,15 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
         );
     }
     let idle_timeout_s = r.int("idle_timeout_s", 300, 1, 86_400);
+    let keep_paused_s = r.int("keep_paused_s", DEFAULT_KEEP_PAUSED_S, 0, 86_400);
     if let (Some(files), Some(handler), Some(runtime)) = (&files, &handler, runtime) {
         check_handler_file(&mut r, files, handler, runtime);
+    }
+    let namespace = r.string("namespace", Some(DEFAULT_NAMESPACE));
+    if let Some(n) = &namespace
+        && !valid_namespace_name(n)
+    {
+        r.fail::<()>("namespace", NAME_RULE);
     }
     let errors = r.errors;
     match (
@@ -204,6 +233,7 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
         min_instances,
         max_instances,
         idle_timeout_s,
+        keep_paused_s,
     ) {
         (
             Some(path),
@@ -220,6 +250,7 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
             Some(min_instances),
             Some(max_instances),
             Some(idle_timeout_s),
+            Some(keep_paused_s),
         ) if errors.is_empty() => Ok(DeployAction::Deploy(Box::new(CallbackSpec {
             path,
             runtime,
@@ -235,6 +266,9 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
             min_instances: narrow(min_instances),
             max_instances: narrow(max_instances),
             idle_timeout_s,
+            keep_paused_s,
+            // A missing or wrong namespace is among the errors, so it is here.
+            namespace: namespace.unwrap_or_else(default_namespace),
         }))),
         _ => Err(SpecError::Fields(errors)),
     }

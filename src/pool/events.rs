@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Pool, PoolError, PoolState, SlotState};
+use super::{Pool, PoolError, PoolState, SlotState, Waited};
 use crate::executor::{Exit, InstanceEvent};
 use crate::launcher::{DiedError, Failure, RuntimeEvent, death};
 
@@ -62,6 +62,13 @@ impl Pool {
         let Some(i) = st.slots.iter().position(|s| s.instance.id == id) else {
             return false;
         };
+        if matches!(st.slots[i].state, SlotState::Paused { .. }) {
+            // Frozen, it ran no code: something outside removed or killed it. It is simply
+            // gone (SPEC 2.1); the next call cold-starts.
+            st.slots.remove(i);
+            tracing::info!(callback.path = %self.spec.path, instance.id = %id, "paused instance gone");
+            return true;
+        }
         if exit.restarting {
             let slot = &mut st.slots[i];
             if slot.exits > exit.restarts {
@@ -132,7 +139,7 @@ impl Pool {
         if st.crash.started() {
             self.report_recovered();
         }
-        self.hand_off(&mut st, i, true);
+        self.hand_off(&mut st, i, Waited::Start);
         true
     }
 

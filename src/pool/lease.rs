@@ -6,6 +6,17 @@ use std::sync::Arc;
 use super::Pool;
 use crate::executor::Instance;
 
+/// What a call waited for before it got its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// An instance was free (or became free).
+    Nothing,
+    /// A new instance started for it (a cold start).
+    Start,
+    /// A paused instance resumed for it.
+    Resume,
+}
+
 /// The right to send one call to one instance.
 pub struct Lease {
     pool: Arc<Pool>,
@@ -13,18 +24,18 @@ pub struct Lease {
     endpoint: SocketAddr,
     /// The instance's in-place restarts when the call was given it.
     restarts: u32,
-    cold: bool,
+    waited: Waited,
     armed: bool,
 }
 
 impl Lease {
-    pub(super) fn new(pool: Arc<Pool>, instance: &Instance, restarts: u32, cold: bool) -> Self {
+    pub(super) fn new(pool: Arc<Pool>, instance: &Instance, restarts: u32, waited: Waited) -> Self {
         Lease {
             pool,
             instance_id: instance.id.clone(),
             endpoint: instance.endpoint,
             restarts,
-            cold,
+            waited,
             armed: true,
         }
     }
@@ -47,7 +58,12 @@ impl Lease {
 
     /// Whether the call waited for an instance to start.
     pub fn cold(&self) -> bool {
-        self.cold
+        self.waited == Waited::Start
+    }
+
+    /// Whether the call waited for a paused instance to resume.
+    pub fn resumed(&self) -> bool {
+        self.waited == Waited::Resume
     }
 
     /// The pool (revision) it belongs to.
@@ -66,7 +82,7 @@ impl std::fmt::Debug for Lease {
         f.debug_struct("Lease")
             .field("instance_id", &self.instance_id)
             .field("endpoint", &self.endpoint)
-            .field("cold", &self.cold)
+            .field("waited", &self.waited)
             .finish()
     }
 }

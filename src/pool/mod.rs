@@ -21,10 +21,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-pub use lease::Lease;
+pub use lease::{Lease, Waited};
 
 use crate::executor::{Executor, Instance, short_id};
-use crate::launcher::{DiedError, Launcher, StartError, Target};
+use crate::launcher::{Admission, DiedError, Launcher, StartError, Target};
 use crate::model::{CallbackSpec, InstanceState, InstanceView};
 use crash::CrashTracker;
 
@@ -54,6 +54,7 @@ pub struct PoolCounts {
     pub starting: u32,
     pub ready: u32,
     pub draining: u32,
+    pub paused: u32,
     pub queued: usize,
 }
 
@@ -67,15 +68,28 @@ enum SlotState {
     Restarting,
     /// The revision is being replaced: it finishes its calls and goes.
     Draining,
+    /// Being frozen after idling out as the last running instance.
+    Pausing,
+    /// Frozen (no CPU, memory kept) since then: the next call resumes it.
+    Paused { since: Instant },
+    /// Being thawed for waiting calls.
+    Resuming,
 }
 
 impl SlotState {
     fn shown(self) -> InstanceState {
         match self {
             SlotState::Ready => InstanceState::Ready,
-            SlotState::Restarting => InstanceState::Starting,
+            SlotState::Restarting | SlotState::Resuming => InstanceState::Starting,
             SlotState::Draining => InstanceState::Draining,
+            SlotState::Pausing | SlotState::Paused { .. } => InstanceState::Paused,
         }
+    }
+
+    /// Whether it is coming (back) into service by itself: calls wait for it rather than
+    /// for a new instance.
+    fn on_its_way(self) -> bool {
+        matches!(self, SlotState::Restarting | SlotState::Resuming)
     }
 }
 
@@ -91,10 +105,12 @@ struct Slot {
     exits: u32,
     /// When the backend's next restart comes, while it backs off (CrashLoopBackOff).
     back_off_until: Option<Instant>,
+    /// Its room in its namespace's quota, given back when the slot goes.
+    _admission: Admission,
 }
 
 impl Slot {
-    fn new(instance: Instance, state: SlotState) -> Self {
+    fn new(instance: Instance, state: SlotState, admission: Admission) -> Self {
         Slot {
             instance,
             state,
@@ -103,6 +119,7 @@ impl Slot {
             restarts: 0,
             exits: 0,
             back_off_until: None,
+            _admission: admission,
         }
     }
 }
@@ -170,7 +187,7 @@ impl Pool {
                 return Err(PoolError::Draining);
             }
             if let Some(i) = self.pick(&st) {
-                return Ok(self.lease(&mut st, i, false));
+                return Ok(self.lease(&mut st, i, Waited::Nothing));
             }
             if let Some(retry_after) = crash_loop_retry(&st, Instant::now()) {
                 return Err(PoolError::CrashLoop { retry_after });
@@ -203,24 +220,35 @@ impl Pool {
             .map(|(i, _)| i)
     }
 
-    fn lease(self: &Arc<Self>, st: &mut PoolState, i: usize, cold: bool) -> Lease {
+    fn lease(self: &Arc<Self>, st: &mut PoolState, i: usize, waited: Waited) -> Lease {
         let slot = &mut st.slots[i];
         slot.in_flight += 1;
-        Lease::new(Arc::clone(self), &slot.instance, slot.restarts, cold)
+        Lease::new(Arc::clone(self), &slot.instance, slot.restarts, waited)
     }
 
-    /// Starts one instance per `concurrency` queued calls not yet covered by a start (or by
-    /// an instance coming back from an in-place restart).
+    /// Brings one instance per `concurrency` queued calls not yet covered by one on its way:
+    /// a paused instance is resumed first (milliseconds); else a new one starts (a cold start).
     fn scale_up(self: &Arc<Self>, st: &mut PoolState) {
-        let live = st.slots.len() as u32 + st.starting;
-        let restarting = st
+        let on_its_way = st.slots.iter().filter(|s| s.state.on_its_way()).count();
+        let covered = (st.starting as usize + on_its_way) * self.spec.concurrency as usize;
+        if st.waiters.len() <= covered {
+            return;
+        }
+        if let Some(i) = st
             .slots
             .iter()
-            .filter(|s| s.state == SlotState::Restarting)
-            .count();
-        let covered = (st.starting as usize + restarting) * self.spec.concurrency as usize;
+            .position(|s| matches!(s.state, SlotState::Paused { .. }))
+        {
+            st.slots[i].state = SlotState::Resuming;
+            st.slots[i].last_used = Instant::now();
+            let (pool, instance) = (Arc::clone(self), st.slots[i].instance.clone());
+            self.launcher
+                .spawn(async move { pool.resume_one(instance).await });
+            return;
+        }
+        let live = st.slots.len() as u32 + st.starting;
         let may_start = st.crash.may_start(Instant::now());
-        if may_start && live < self.spec.max_instances && st.waiters.len() > covered {
+        if may_start && live < self.spec.max_instances {
             st.starting += 1;
             let pool = Arc::clone(self);
             self.launcher
@@ -229,14 +257,20 @@ impl Pool {
     }
 
     /// Adds a ready instance and hands it to queued calls.
-    fn add_slot(self: &Arc<Self>, st: &mut PoolState, instance: Instance, cold: bool) {
-        st.slots.push(Slot::new(instance, SlotState::Ready));
+    fn add_slot(
+        self: &Arc<Self>,
+        st: &mut PoolState,
+        (instance, admission): (Instance, Admission),
+        waited: Waited,
+    ) {
+        st.slots
+            .push(Slot::new(instance, SlotState::Ready, admission));
         let i = st.slots.len() - 1;
-        self.hand_off(st, i, cold);
+        self.hand_off(st, i, waited);
     }
 
     /// Gives slot `i`'s free capacity to the calls at the head of the queue.
-    fn hand_off(self: &Arc<Self>, st: &mut PoolState, i: usize, cold: bool) {
+    fn hand_off(self: &Arc<Self>, st: &mut PoolState, i: usize, waited: Waited) {
         while st.slots[i].in_flight < self.spec.concurrency {
             let Some(waiter) = st.waiters.pop_front() else {
                 break;
@@ -244,7 +278,7 @@ impl Pool {
             if waiter.is_closed() {
                 continue;
             }
-            let lease = self.lease(st, i, cold);
+            let lease = self.lease(st, i, waited);
             if let Err(Ok(lease)) = waiter.send(Ok(lease)) {
                 // The caller gave up in between: undo without re-entering the lock.
                 lease.disarm();
@@ -261,7 +295,7 @@ impl Pool {
             slot.in_flight = slot.in_flight.saturating_sub(1);
             slot.last_used = Instant::now();
             if slot.state == SlotState::Ready {
-                self.hand_off(&mut st, i, false);
+                self.hand_off(&mut st, i, Waited::Nothing);
             }
         }
         drop(st);
@@ -286,11 +320,12 @@ impl Pool {
     /// Instances by state and queued calls.
     pub fn counts(&self) -> PoolCounts {
         let st = self.lock();
-        let state = |want| st.slots.iter().filter(|s| s.state == want).count() as u32;
+        let shown = |want| st.slots.iter().filter(|s| s.state.shown() == want).count() as u32;
         PoolCounts {
-            starting: st.starting + state(SlotState::Restarting),
-            ready: state(SlotState::Ready),
-            draining: state(SlotState::Draining),
+            starting: st.starting + shown(InstanceState::Starting),
+            ready: shown(InstanceState::Ready),
+            draining: shown(InstanceState::Draining),
+            paused: shown(InstanceState::Paused),
             queued: st.waiters.iter().filter(|w| !w.is_closed()).count(),
         }
     }

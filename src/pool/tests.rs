@@ -39,6 +39,8 @@ fn spec(edit: impl FnOnce(&mut CallbackSpec)) -> CallbackSpec {
         min_instances: 0,
         max_instances: 4,
         idle_timeout_s: 60,
+        keep_paused_s: 600,
+        namespace: "default".into(),
     };
     edit(&mut s);
     s
@@ -70,6 +72,7 @@ fn setup(queue_len: usize, edit: impl FnOnce(&mut CallbackSpec)) -> Setup {
         events,
         metrics,
         tasks: TaskTracker::new(),
+        quota: Arc::new(crate::launcher::Unlimited),
     });
     let pool = Pool::new(Arc::new(spec(edit)), 1, "faas-fn/rules:1".into(), launcher);
     Setup {

@@ -61,19 +61,38 @@ pub fn to_function(headers: &mut HeaderMap, f: &Forwarded<'_>) {
         set(headers, "x-forwarded-proto", "http");
     }
     set(headers, "x-request-id", f.request_id);
-    set(headers, DEADLINE_HEADER, &f.deadline_ms.to_string());
-}
-
-/// Rewrites a function's response headers for the client.
-pub fn to_client(headers: &mut HeaderMap, request_id: &str, revision: u64, cold: bool) {
-    strip_hop_by_hop(headers);
-    set(headers, "x-request-id", request_id);
-    set(headers, "x-faas-revision", &revision.to_string());
     set(
         headers,
-        "x-faas-cold-start",
-        if cold { "true" } else { "false" },
+        DEADLINE_HEADER,
+        itoa::Buffer::new().format(f.deadline_ms),
     );
+}
+
+/// How the call got its instance, as the response tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// It waited for a new instance to start.
+    pub cold: bool,
+    /// It waited for a paused instance to resume.
+    pub resumed: bool,
+}
+
+/// Adds the gateway's headers to a function's response, hop-by-hop ones removed.
+pub fn to_client(headers: &mut HeaderMap, request_id: &str, revision: u64, arrival: Arrival) {
+    strip_hop_by_hop(headers);
+    set(headers, "x-request-id", request_id);
+    let mut number = itoa::Buffer::new();
+    set(headers, "x-faas-revision", number.format(revision));
+    headers.insert(
+        HeaderName::from_static("x-faas-cold-start"),
+        HeaderValue::from_static(if arrival.cold { "true" } else { "false" }),
+    );
+    if arrival.resumed {
+        headers.insert(
+            HeaderName::from_static("x-faas-resumed"),
+            HeaderValue::from_static("true"),
+        );
+    }
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -146,9 +165,29 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_call_says_so() {
+        let mut h = HeaderMap::new();
+        let arrival = Arrival {
+            cold: false,
+            resumed: true,
+        };
+        to_client(&mut h, "r", 3, arrival);
+        assert_eq!(h["x-faas-resumed"], "true");
+        assert_eq!(h["x-faas-cold-start"], "false");
+    }
+
+    #[test]
     fn responses_carry_revision_cold_start_and_request_id() {
         let mut h = map(&[("connection", "keep-alive"), ("content-type", "text/plain")]);
-        to_client(&mut h, "rid", 7, true);
+        to_client(
+            &mut h,
+            "rid",
+            7,
+            Arrival {
+                cold: true,
+                resumed: false,
+            },
+        );
         assert_eq!(h["x-faas-revision"], "7");
         assert_eq!(h["x-faas-cold-start"], "true");
         assert_eq!(h["x-request-id"], "rid");

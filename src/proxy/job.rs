@@ -77,7 +77,11 @@ impl Proxy {
             .await
             .map_err(|e| self.pool_error(spec, crate::pool::PoolError::Start(e)))?;
         let mut resp = respond(spec, outcome)?;
-        headers::to_client(resp.headers_mut(), &meta.request_id, jobs.revision, true);
+        let arrival = headers::Arrival {
+            cold: true,
+            resumed: false,
+        };
+        headers::to_client(resp.headers_mut(), &meta.request_id, jobs.revision, arrival);
         Ok(resp)
     }
 }

@@ -56,8 +56,21 @@ pub enum InvokeError {
         image: String,
         reason: String,
     },
+    /// The namespace's quota had no room for the instance the call needed.
+    #[error(transparent)]
+    Quota(#[from] crate::model::QuotaExceeded),
     #[error(transparent)]
     Backend(#[from] ExecutorError),
+}
+
+/// How a proxied call was served, for its access-log line (a response extension).
+#[derive(Debug, Clone)]
+pub struct CallFacts {
+    pub revision: u64,
+    /// The instance's id, shortened to 12 characters.
+    pub instance: String,
+    pub cold_start: bool,
+    pub resumed: bool,
 }
 
 /// Per-call facts the API layer extracts.
@@ -140,13 +153,6 @@ impl Proxy {
                 Err(e) => return Err(self.pool_error(&pool.spec, e)),
             }
         };
-        let span = tracing::Span::current();
-        span.record("revision", pool.revision);
-        span.record(
-            "instance.id",
-            &lease.instance_id()[..lease.instance_id().len().min(12)],
-        );
-        span.record("cold_start", lease.cold());
         let (mut parts, body) = req.into_parts();
         parts.uri = upstream_uri(&parts.uri, path, lease.endpoint())?;
         headers::to_function(
@@ -185,12 +191,18 @@ impl Proxy {
             }
         };
         let (mut parts, incoming) = resp.into_parts();
-        headers::to_client(
-            &mut parts.headers,
-            &meta.request_id,
-            pool.revision,
-            lease.cold(),
-        );
+        let arrival = headers::Arrival {
+            cold: lease.cold(),
+            resumed: lease.resumed(),
+        };
+        headers::to_client(&mut parts.headers, &meta.request_id, pool.revision, arrival);
+        let id = lease.instance_id();
+        parts.extensions.insert(CallFacts {
+            revision: pool.revision,
+            instance: id[..id.len().min(12)].to_owned(),
+            cold_start: arrival.cold,
+            resumed: arrival.resumed,
+        });
         Ok(Response::from_parts(
             parts,
             Body::new(body::Leased::new(incoming, lease)),
@@ -269,6 +281,7 @@ impl Proxy {
                 }
             }
             PoolError::Start(StartError::Backend(e)) => InvokeError::Backend(e),
+            PoolError::Start(StartError::Quota(q)) => InvokeError::Quota(q),
             PoolError::Start(StartError::ImageUnavailable { image, reason }) => {
                 InvokeError::ImageUnavailable {
                     path,

@@ -99,12 +99,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let spec_json = serde_json::to_string(spec)?;
         let (path, sha) = (spec.path.clone(), spec.code_sha256());
+        let namespace = spec.namespace.clone();
         let now = Utc::now().to_rfc3339();
         self.call(move |c| {
             let n = c.execute(
-                "INSERT OR IGNORE INTO callbacks (path, spec, code_sha256, state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![path, spec_json, sha, state.as_str(), now],
+                "INSERT OR IGNORE INTO callbacks
+                   (path, spec, code_sha256, state, created_at, updated_at, namespace)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![path, spec_json, sha, state.as_str(), now, namespace],
             )?;
             Ok(n == 1)
         })

@@ -78,19 +78,19 @@ impl Store {
     pub async fn enqueue_invocation(
         &self,
         id: &str,
-        path: &str,
+        (namespace, path): (&str, &str),
         request: &StoredRequest,
         callback_url: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (id, path) = (id.to_owned(), path.to_owned());
+        let (id, path, namespace) = (id.to_owned(), path.to_owned(), namespace.to_owned());
         let request = serde_json::to_string(request)?;
         let callback_url = callback_url.map(str::to_owned);
         let now = Utc::now().to_rfc3339();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO invocations (id, path, status, request, callback_url, created_at)
-                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
-                params![id, path, request, callback_url, now],
+                "INSERT INTO invocations (id, path, status, request, callback_url, created_at, namespace)
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
+                params![id, path, request, callback_url, now, namespace],
             )?;
             Ok(())
         })
@@ -124,13 +124,14 @@ impl Store {
         .await
     }
 
-    /// Records how an invocation ended.
+    /// Records how an invocation ended; `None` when it is no longer stored (its namespace
+    /// was deleted while it ran).
     pub async fn finish_invocation(
         &self,
         id: &str,
         response: Option<&StoredResponse>,
         error: Option<&Value>,
-    ) -> Result<Invocation, StoreError> {
+    ) -> Result<Option<Invocation>, StoreError> {
         let id = id.to_owned();
         let status = if error.is_some() {
             InvocationStatus::Failed
@@ -141,15 +142,17 @@ impl Store {
         let error = error.map(serde_json::to_string).transpose()?;
         let now = Utc::now().to_rfc3339();
         self.call(move |c| {
-            let r = c.query_row(
-                &format!(
+            let r = c
+                .query_row(
+                    &format!(
                     "UPDATE invocations SET status = ?2, response = ?3, error = ?4, finished_at = ?5
                      WHERE id = ?1 RETURNING {COLUMNS}"
                 ),
-                params![id, status.as_str(), response, error, now],
-                raw,
-            )?;
-            decode(r)
+                    params![id, status.as_str(), response, error, now],
+                    raw,
+                )
+                .optional()?;
+            r.map(decode).transpose()
         })
         .await
     }

@@ -24,11 +24,16 @@ fn store() -> (tempfile::TempDir, Store) {
 async fn invocations_are_claimed_once_in_arrival_order() {
     let (_dir, store) = store();
     store
-        .enqueue_invocation("a", "hello", &request(), None)
+        .enqueue_invocation("a", ("default", "hello"), &request(), None)
         .await
         .expect("a");
     store
-        .enqueue_invocation("b", "hello", &request(), Some("http://127.0.0.1:9/cb"))
+        .enqueue_invocation(
+            "b",
+            ("default", "hello"),
+            &request(),
+            Some("http://127.0.0.1:9/cb"),
+        )
         .await
         .expect("b");
     let first = store.claim_invocation().await.expect("claim").expect("a");
@@ -47,7 +52,7 @@ async fn invocations_are_claimed_once_in_arrival_order() {
 async fn a_finished_invocation_keeps_its_response_or_error() {
     let (_dir, store) = store();
     store
-        .enqueue_invocation("a", "hello", &request(), None)
+        .enqueue_invocation("a", ("default", "hello"), &request(), None)
         .await
         .expect("a");
     store.claim_invocation().await.expect("claim");
@@ -59,7 +64,8 @@ async fn a_finished_invocation_keeps_its_response_or_error() {
     let inv = store
         .finish_invocation("a", Some(&resp), None)
         .await
-        .expect("finish");
+        .expect("finish")
+        .expect("stored");
     assert_eq!(
         inv.status,
         InvocationStatus::Succeeded,
@@ -67,7 +73,7 @@ async fn a_finished_invocation_keeps_its_response_or_error() {
     );
     assert_eq!(inv.response, Some(resp));
     store
-        .enqueue_invocation("b", "hello", &request(), None)
+        .enqueue_invocation("b", ("default", "hello"), &request(), None)
         .await
         .expect("b");
     store.claim_invocation().await.expect("claim");
@@ -75,7 +81,8 @@ async fn a_finished_invocation_keeps_its_response_or_error() {
     let inv = store
         .finish_invocation("b", None, Some(&err))
         .await
-        .expect("finish");
+        .expect("finish")
+        .expect("stored");
     assert_eq!(
         (inv.status, inv.error),
         (InvocationStatus::Failed, Some(err))
@@ -86,7 +93,7 @@ async fn a_finished_invocation_keeps_its_response_or_error() {
 async fn a_restart_requeues_running_invocations_once_and_fails_the_twice_interrupted() {
     let (_dir, store) = store();
     store
-        .enqueue_invocation("a", "hello", &request(), None)
+        .enqueue_invocation("a", ("default", "hello"), &request(), None)
         .await
         .expect("a");
     store.claim_invocation().await.expect("claim");
@@ -110,7 +117,7 @@ async fn a_restart_requeues_running_invocations_once_and_fails_the_twice_interru
 async fn pruning_removes_only_old_finished_invocations() {
     let (_dir, store) = store();
     store
-        .enqueue_invocation("done", "hello", &request(), None)
+        .enqueue_invocation("done", ("default", "hello"), &request(), None)
         .await
         .expect("a");
     store.claim_invocation().await.expect("claim");
@@ -119,7 +126,7 @@ async fn pruning_removes_only_old_finished_invocations() {
         .await
         .expect("finish");
     store
-        .enqueue_invocation("waiting", "hello", &request(), None)
+        .enqueue_invocation("waiting", ("default", "hello"), &request(), None)
         .await
         .expect("b");
     let n = store

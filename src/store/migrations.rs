@@ -8,6 +8,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_invocation_delivery.sql"),
+    include_str!("../../migrations/0003_namespaces.sql"),
 ];
 
 /// Applies every migration newer than the database, each in its own transaction.
@@ -48,5 +49,9 @@ mod tests {
             )
             .expect("tables");
         assert_eq!(tables, 3);
+        let default: String = conn
+            .query_row("SELECT name FROM namespaces", [], |r| r.get(0))
+            .expect("the default namespace");
+        assert_eq!(default, "default");
     }
 }

@@ -6,8 +6,10 @@
 mod callbacks;
 mod invocations;
 mod migrations;
+mod namespaces;
 
 pub use invocations::Claimed;
+pub use namespaces::NamespaceRow;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

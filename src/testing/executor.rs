@@ -34,6 +34,12 @@ struct Record {
     shared: Arc<Shared>,
 }
 
+impl Record {
+    fn paused(&self) -> bool {
+        self.shared.paused.load(Ordering::Acquire)
+    }
+}
+
 #[derive(Default)]
 struct State {
     instances: BTreeMap<String, Record>,
@@ -77,6 +83,26 @@ impl FakeExecutor {
         Arc::new(FakeProbe {
             state: Arc::clone(&self.state),
         })
+    }
+
+    fn set_paused(&self, id: &str, paused: bool) -> Result<(), ExecutorError> {
+        match self.lock().instances.get(id) {
+            Some(r) if r.exit.is_none() => {
+                r.shared.paused.store(paused, Ordering::Release);
+                Ok(())
+            }
+            _ => Err(ExecutorError::Other(format!("no running instance {id}"))),
+        }
+    }
+
+    /// Ids of the paused instances of `callback`.
+    pub fn paused(&self, callback: &str) -> Vec<String> {
+        self.lock()
+            .instances
+            .iter()
+            .filter(|(_, r)| r.callback == callback && r.exit.is_none() && r.paused())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// How many instances were started so far.
@@ -148,6 +174,7 @@ impl FakeExecutor {
             logs: Mutex::new(Vec::new()),
             on_death: Arc::new(move |id: &str, exit: Exit| record_death(&state, id, exit)),
             env: spec.env.clone(),
+            paused: std::sync::atomic::AtomicBool::new(false),
         });
         shared.log("starting".into());
         let server = instance::serve(Arc::clone(&shared))
@@ -192,6 +219,7 @@ impl Probe for FakeProbe {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.instances.get(&instance.id).is_some_and(|r| {
             r.exit.is_none()
+                && !r.paused()
                 && r.shared
                     .healthy_from
                     .is_some_and(|t| tokio::time::Instant::now() >= t)
@@ -301,6 +329,7 @@ impl Executor for FakeExecutor {
                 finished_at: r.exit.map(|(_, at)| at),
                 restarting: false,
                 job: false,
+                paused: r.paused(),
             })
             .collect())
     }
@@ -331,6 +360,20 @@ impl Executor for FakeExecutor {
             "body": event,
         });
         Ok(job_outcome(0, Some(document.to_string()), "ran once"))
+    }
+
+    fn can_pause(&self) -> bool {
+        true
+    }
+
+    async fn pause(&self, id: &str) -> Result<(), ExecutorError> {
+        self.check()?;
+        self.set_paused(id, true)
+    }
+
+    async fn resume(&self, id: &str) -> Result<(), ExecutorError> {
+        self.check()?;
+        self.set_paused(id, false)
     }
 
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {

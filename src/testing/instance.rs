@@ -38,6 +38,17 @@ pub(super) struct Shared {
     pub on_death: OnDeath,
     /// The environment it was started with.
     pub env: std::collections::BTreeMap<String, String>,
+    /// Frozen: it answers nothing until thawed.
+    pub paused: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Waits while the instance is frozen, as a paused process would.
+    async fn thawed(&self) {
+        while self.paused.load(std::sync::atomic::Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
 }
 
 impl Shared {
@@ -85,6 +96,7 @@ pub(super) async fn serve(shared: Arc<Shared>) -> std::io::Result<Server> {
 }
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
+    s.thawed().await;
     let ready = s
         .healthy_from
         .is_some_and(|t| tokio::time::Instant::now() >= t);
@@ -95,6 +107,7 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn function(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    s.thawed().await;
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await

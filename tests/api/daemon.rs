@@ -61,8 +61,11 @@ async fn calls_answer_backend_unavailable_while_the_daemon_is_gone_and_serve_onc
     };
     let path = unique("daemon");
     let code = "def handle(e, c):\n    return 'up'\n";
-    app.deploy_ok(&with(python(&path, code), json!({"idle_timeout_s": 1})))
-        .await;
+    app.deploy_ok(&with(
+        python(&path, code),
+        json!({"idle_timeout_s": 1, "keep_paused_s": 0}),
+    ))
+    .await;
     for _ in 0..100 {
         if app.callback(&path).await["state"] == "idle" {
             break;

@@ -198,7 +198,7 @@ async fn a_function_that_starts_crashing_at_import_ends_in_a_crash_loop_and_reco
     let path = unique("rot");
     // Imports fine for a few seconds after the deploy, then every start crashes at import.
     let code = "import os, time\nif time.time() > float(os.environ['BROKEN_AFTER']):\n    raise RuntimeError('the config went missing')\n\ndef handle(e, c):\n    return 'ok'\n";
-    let settings = |t: i64| json!({"idle_timeout_s": 1, "env": {"BROKEN_AFTER": t.to_string()}});
+    let settings = |t: i64| json!({"idle_timeout_s": 1, "keep_paused_s": 0, "env": {"BROKEN_AFTER": t.to_string()}});
     // The first deploy builds the image; the second only changes settings, so it starts at once.
     app.deploy_ok(&with(python(&path, code), settings(i64::from(i32::MAX))))
         .await;
@@ -274,7 +274,10 @@ async fn a_container_killed_while_idle_is_noticed_at_once_and_replaced() {
 
 /// Deploys the trouble function, waits until it has no instance left, returns its image.
 async fn deploy_and_scale_to_zero(app: &TestApp, path: &str) -> String {
-    let body = with(python(path, TROUBLE_PY), json!({"idle_timeout_s": 1}));
+    let body = with(
+        python(path, TROUBLE_PY),
+        json!({"idle_timeout_s": 1, "keep_paused_s": 0}),
+    );
     let cb = app.deploy_ok(&body).await;
     wait_for(app, path, "scale to zero", |cb| cb["state"] == "idle").await;
     wait_for_containers(app, 0).await;

@@ -177,7 +177,7 @@ impl TestApp {
         let handle = tokio::spawn(app.run(shutdown.clone()));
         TestApp {
             base,
-            client: reqwest::Client::builder()
+            client: faas_gateway::tls::client_builder()
                 .timeout(Duration::from_secs(300))
                 .build()
                 .expect("client"),
@@ -235,6 +235,11 @@ impl TestApp {
             .request(Method::POST, "/callback/deploy", Some(body.clone()))
             .await;
         (status, parse(&text))
+    }
+
+    /// Remembers a callback deployed some other way, so its images go with this gateway.
+    pub fn remember(&self, path: &str) {
+        self.paths.lock().expect("paths").push(path.to_owned());
     }
 
     /// A deploy that must succeed with `201` or `200`.

@@ -139,8 +139,11 @@ async fn an_idle_callback_scales_to_zero_and_the_next_call_is_a_cold_start() {
         return;
     };
     let path = unique("sleepy");
-    app.deploy_ok(&with(python(&path, ECHO_REV), json!({"idle_timeout_s": 1})))
-        .await;
+    app.deploy_ok(&with(
+        python(&path, ECHO_REV),
+        json!({"idle_timeout_s": 1, "keep_paused_s": 0}),
+    ))
+    .await;
     let (_, headers, _) = app
         .request(Method::GET, &format!("/api/{path}"), None)
         .await;
@@ -165,7 +168,7 @@ async fn a_burst_on_a_cold_callback_starts_one_instance_per_concurrency_slots() 
     let code = "import time\n\ndef handle(event, context):\n    time.sleep(0.3)\n    return 'ok'\n";
     app.deploy_ok(&with(
         python(&path, code),
-        json!({"idle_timeout_s": 1, "concurrency": 8, "max_instances": 4}),
+        json!({"idle_timeout_s": 1, "keep_paused_s": 0, "concurrency": 8, "max_instances": 4}),
     ))
     .await;
     wait_for(&app, &path, "the condition", |cb| cb["state"] == "idle").await;

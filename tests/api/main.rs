@@ -7,6 +7,8 @@ mod helpers;
 mod invoke;
 mod jobs;
 mod lifecycle;
+mod namespaces;
+mod paused;
 mod process;
 mod production;
 mod registry;

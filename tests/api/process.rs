@@ -125,7 +125,7 @@ async fn accepted_invocations_survive_a_sigkill_and_none_is_lost() {
     }
     let dir = tempfile::tempdir().expect("tmp");
     let id = format!("test-{}", unique("kill"));
-    let client = reqwest::Client::new();
+    let client = faas_gateway::tls::client();
     let g = Gateway::start(dir.path(), &id, &[("FAAS_ASYNC_WORKERS", "2")]);
     g.ready(&client).await;
     let path = unique("durable");
@@ -195,7 +195,7 @@ async fn sigterm_finishes_calls_in_flight_exits_zero_and_leaves_instances_for_th
     }
     let dir = tempfile::tempdir().expect("tmp");
     let id = format!("test-{}", unique("term"));
-    let client = reqwest::Client::new();
+    let client = faas_gateway::tls::client();
     let mut g = Gateway::start(dir.path(), &id, &[]);
     g.ready(&client).await;
     let path = unique("draining");
@@ -255,7 +255,7 @@ async fn sigterm_finishes_calls_in_flight_exits_zero_and_leaves_instances_for_th
 async fn json_logs_carry_the_request_id_and_callback_path_on_every_request_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let id = format!("test-{}", unique("json"));
-    let client = reqwest::Client::new();
+    let client = faas_gateway::tls::client();
     let g = Gateway::start(dir.path(), &id, &[("FAAS_LOG_FORMAT", "json")]);
     g.ready(&client).await;
     let resp = client
@@ -285,4 +285,103 @@ async fn json_logs_carry_the_request_id_and_callback_path_on_every_request_line(
         line["level"].is_string() && line["timestamp"].is_string(),
         "{line:#}"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_delete_cut_short_by_sigkill_is_finished_by_the_next_start() {
+    use crate::namespaces::{NAPPING_PY, containers_of, images_of};
+    if !docker_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let id = format!("test-{}", unique("nskill"));
+    let client = faas_gateway::tls::client();
+    let g = Gateway::start(dir.path(), &id, &[]);
+    g.ready(&client).await;
+    let ns = unique("doomed");
+    let resp = client
+        .post(format!("{}/namespaces", g.base))
+        .json(&json!({"name": ns}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // Sorted by path, the service goes first: a call in flight holds its drain.
+    let (service, job) = (
+        format!("a-{}", unique("svc")),
+        format!("b-{}", unique("job")),
+    );
+    deploy(
+        &client,
+        &g.base,
+        &json!({"path": service, "runtime": "python", "code": NAPPING_PY, "namespace": ns}),
+    )
+    .await;
+    deploy(&client, &g.base, &json!({"path": job, "runtime": "python", "code": NAPPING_PY, "namespace": ns, "mode": "job", "memory_mb": 64})).await;
+    let slow = {
+        let url = format!("{}/api/{service}?s=60", g.base);
+        let client = client.clone();
+        tokio::spawn(async move { client.get(url).send().await })
+    };
+    let deleting = {
+        let url = format!("{}/namespaces/{ns}", g.base);
+        let client = client.clone();
+        tokio::spawn(async move { client.delete(url).send().await })
+    };
+    let mut begun = false;
+    for _ in 0..100 {
+        let resp = client
+            .get(format!("{}/api/{job}", g.base))
+            .send()
+            .await
+            .expect("call");
+        if resp.status() == StatusCode::NOT_FOUND {
+            begun = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(begun, "the delete never began");
+    g.signal("-KILL");
+    drop(g);
+    let _ = (slow.await, deleting.await);
+    assert!(
+        !containers_of(&ns).is_empty(),
+        "the kill came before the delete removed the service's instance"
+    );
+
+    let g = Gateway::start(dir.path(), &id, &[]);
+    g.ready(&client).await;
+    let mut gone = false;
+    for _ in 0..600 {
+        let status = client
+            .get(format!("{}/namespaces/{ns}", g.base))
+            .send()
+            .await
+            .expect("get")
+            .status();
+        if status == StatusCode::NOT_FOUND {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the restarted gateway did not finish the delete");
+    assert_eq!(containers_of(&ns), Vec::<String>::new(), "containers left");
+    for path in [&service, &job] {
+        assert_eq!(
+            images_of(path),
+            Vec::<String>::new(),
+            "images of {path} left"
+        );
+        let status = client
+            .get(format!("{}/callbacks/{path}", g.base))
+            .send()
+            .await
+            .expect("get")
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    drop(g);
+    cleanup(&id);
 }

@@ -67,7 +67,7 @@ async fn images_are_named_under_the_registry_and_pushed_there() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    let client = reqwest::Client::new();
+    let client = faas_gateway::tls::client();
     let mut up = false;
     for _ in 0..100 {
         if client

@@ -177,7 +177,7 @@ impl Gateway {
     }
 
     async fn wait_until_serving(&self) {
-        let client = reqwest::Client::new();
+        let client = faas_gateway::tls::client();
         for _ in 0..600 {
             if client
                 .get(format!("{}/health", self.url))

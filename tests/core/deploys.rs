@@ -216,10 +216,17 @@ async fn logs_follow_streams_ndjson_lines_as_they_are_written() {
     })
     .await
     .expect("the new line arrives");
-    assert!(lines.iter().all(|l| l["instance"].is_string() && l["ts"].is_string()));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["instance"].is_string() && l["ts"].is_string())
+    );
     let texts: Vec<&str> = lines.iter().filter_map(|l| l["line"].as_str()).collect();
     assert_eq!(
-        texts.iter().filter(|t| t.contains("/a-line-written-later")).count(),
+        texts
+            .iter()
+            .filter(|t| t.contains("/a-line-written-later"))
+            .count(),
         1,
         "each line once: {texts:?}"
     );

@@ -55,7 +55,12 @@ async fn an_instance_killed_for_its_memory_is_function_oom_killed() {
 #[tokio::test]
 async fn a_cold_start_that_exits_reports_the_functions_own_code_while_starting() {
     let app = TestApp::spawn().await;
-    let (path, _) = serving(&app, "cold", json!({"idle_timeout_s": 1})).await;
+    let (path, _) = serving(
+        &app,
+        "cold",
+        json!({"idle_timeout_s": 1, "keep_paused_s": 0}),
+    )
+    .await;
     app.wait_for(&path, "scale to zero", |cb| cb["state"] == "idle")
         .await;
     // Its code now exits with 7 at import (`sys.exit(7)`).

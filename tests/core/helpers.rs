@@ -19,7 +19,9 @@ pub struct TestApp {
     pub docker: FakeExecutor,
     pub builder: Arc<FakeBuilder>,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    flags: Flags,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl Drop for TestApp {
@@ -46,27 +48,56 @@ impl TestApp {
             ..Flags::default()
         };
         tweak(&mut flags);
-        let config = Config::resolve(flags).expect("config");
         let docker = FakeExecutor::default();
         let builder = Arc::new(FakeBuilder::default());
+        Self::start(flags, docker, builder, Arc::new(dir)).await
+    }
+
+    async fn start(
+        flags: Flags,
+        docker: FakeExecutor,
+        builder: Arc<FakeBuilder>,
+        dir: Arc<tempfile::TempDir>,
+    ) -> TestApp {
+        let config = Config::resolve(flags.clone()).expect("config");
         let backends = Backends::new(Arc::new(docker.clone()), None);
         let app = App::build_with(config, backends, Arc::clone(&builder) as _)
             .await
             .expect("app");
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
-        tokio::spawn(app.run(shutdown.clone()));
+        let served = tokio::spawn(app.run(shutdown.clone()));
         TestApp {
             base,
-            client: reqwest::Client::builder()
+            client: faas_gateway::tls::client_builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("client"),
             docker,
             builder,
             shutdown,
+            served,
+            flags,
             _dir: dir,
         }
+    }
+
+    /// Stops this gateway (its instances stay, as a real one's containers do) and starts
+    /// another on the same database and backend, as a restart does.
+    pub async fn restart(self) -> TestApp {
+        self.shutdown.cancel();
+        let (flags, docker, builder, dir) = (
+            self.flags.clone(),
+            self.docker.clone(),
+            Arc::clone(&self.builder),
+            Arc::clone(&self._dir),
+        );
+        let served = {
+            let mut this = self;
+            std::mem::replace(&mut this.served, tokio::spawn(async { Ok(()) }))
+        };
+        served.await.expect("join").expect("served");
+        Self::start(flags, docker, builder, dir).await
     }
 
     /// `base` + `path`.

@@ -9,4 +9,7 @@ mod deploys;
 mod failures;
 mod helpers;
 mod metrics;
+mod namespaces;
+mod paused;
+mod quotas;
 mod validation;

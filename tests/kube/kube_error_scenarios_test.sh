@@ -15,6 +15,14 @@ Every failure is caused for real and the gateway'"'"'s answer checked:
                     start) answers 502 IMAGE_PULL_FAILED within IMAGE_PULL_MAX_S
   Job timeout       mode job, the function sleeps 30 s with timeout_ms 3000
                     -> 504 FUNCTION_TIMEOUT, not before 3 s nor long after
+  Capacity          memory requests equal limits, so asking for more memory than any node
+                    can give makes pods the scheduler refuses: a service deploy and a job
+                    deploy (its check pod) with memory_mb 16384, then a job call whose pod
+                    fits alone but not beside a service instance holding 55% of the largest
+                    node -> 503 INSUFFICIENT_CAPACITY with the scheduler'"'"'s message in
+                    details.reason and Retry-After, at once, recorded in last_error; the job
+                    call works again once the service is gone. Skipped when a node has
+                    16 GiB allocatable.
   RBAC denial       the gateway'"'"'s Role loses "create" on jobs (kubectl patch; the original
                     rules are put back at exit, even on failure or Ctrl-C) -> a job call
                     answers 502 BACKEND_FORBIDDEN with details.verb "create" and
@@ -28,10 +36,13 @@ Every failure is caused for real and the gateway'"'"'s answer checked:
                     that time, then called until the new starts crash repeatedly
                     -> 503 FUNCTION_CRASH_LOOP with Retry-After, state crash_loop
 Prints PASS <scenario> / FAIL <scenario>: <why> and a summary. Everything it deploys uses a
-unique path (kerr-<random>) and is deleted at exit, with any object left labelled with it.
+unique path (kerr-<random>), deleted when its scenario ends (so no scenario holds capacity
+the next needs: the whole script passes on one 2-CPU node with default settings) and again at
+exit, with any object left labelled with it.
 
 Script settings:
-  ONLY              run only the scenarios named (comma-separated: oom,image,timeout,rbac,crash)
+  ONLY              run only the scenarios named (comma-separated:
+                    oom,image,timeout,capacity,rbac,crash)
   IMAGE_PULL_MAX_S  how quickly IMAGE_PULL_FAILED must come (default 30)
   BOMB_S            seconds between the crash-loop redeploy and the time bomb (default 60)
   CRASH_LOOP_MAX_S  how long calls may take to reach FUNCTION_CRASH_LOOP (default 180)
@@ -43,7 +54,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 kube_main_args "$@"
 kube_preflight kubectl curl python3
 
-ONLY="${ONLY:-oom,image,timeout,rbac,crash}"
+ONLY="${ONLY:-oom,image,timeout,capacity,rbac,crash}"
 IMAGE_PULL_MAX_S="${IMAGE_PULL_MAX_S:-30}"
 BOMB_S="${BOMB_S:-60}"
 CRASH_LOOP_MAX_S="${CRASH_LOOP_MAX_S:-180}"
@@ -135,13 +146,17 @@ if wanted oom; then
         info "pods: $(pod_reasons "$P")"
         last_error_is "OOMKilled (service)" "$P" FUNCTION_OOM_KILLED
     fi
+    done_with "$P"
 
     P="kerr-$(uid)"
     deploy "$P" "$HOG" "{$KUBE,\"mode\":\"job\",\"memory_mb\":64,\"timeout_ms\":60000}"
     if deployed "OOMKilled (job)"; then
         req GET "/api/$P?mb=512"
         expect_error "OOMKilled (job): 512 MiB with memory_mb 64" 502 FUNCTION_OOM_KILLED
+        req GET "/api/$P?mb=1"
+        check "OOMKilled (job): the next small call works" "$(error_text)" [ "$CODE" = 200 ]
     fi
+    done_with "$P"
 fi
 
 # ------------------------------------------------------------------ ImagePullBackOff
@@ -180,6 +195,7 @@ print((i[:colon] if colon > slash else i) + ":faas-missing-" + sys.argv[2])' "$i
             fi
         fi
     fi
+    done_with "$P"
 fi
 
 # ------------------------------------------------------------------ Job timeout
@@ -199,6 +215,82 @@ def handle(event, context):
         expect_error "FUNCTION_TIMEOUT (job): sleep 30 s with timeout_ms 3000" 504 FUNCTION_TIMEOUT
         check "FUNCTION_TIMEOUT (job): answered after the deadline and well before the sleep ends (3 s <= ${TIME}s < 30 s)" \
             "took ${TIME}s" python3 -c 'import sys; sys.exit(not 3 <= float(sys.argv[1]) < 30)' "$TIME"
+        req GET "/api/$P?s=0"
+        check "FUNCTION_TIMEOUT (job): the next quick call works" "$(error_text)" [ "$CODE" = 200 ]
+    fi
+    done_with "$P"
+fi
+
+# ------------------------------------------------------------------ Insufficient capacity
+# largest_allocatable_mib: the most memory one node can give pods
+largest_allocatable_mib() {
+    kubectl get nodes -o json 2>/dev/null | kpy '
+units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1 << 20, "K": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+def mib(q):
+    for u, f in units.items():
+        if q.endswith(u):
+            return float(q[: -len(u)]) * f
+    return float(q) / 2**20
+print(int(max(mib(n["status"]["allocatable"]["memory"]) for n in json.load(sys.stdin)["items"])))'
+}
+# capacity_answer SCENARIO: the last answer is 503 INSUFFICIENT_CAPACITY with its details
+capacity_answer() {
+    expect_error "$1" 503 INSUFFICIENT_CAPACITY
+    local reason retry
+    reason=$(jq_ 'd["error"]["details"].get("reason")' || true)
+    retry=$(hdr retry-after)
+    check "$1: details.reason holds the scheduler's message ('${reason:0:80}')" "no details.reason" [ -n "$reason" ]
+    check "$1: Retry-After set ('$retry')" "missing or not a number of seconds" seconds "$retry"
+}
+if wanted capacity; then
+    section "Insufficient capacity"
+    largest=$(largest_allocatable_mib || echo 0)
+    if [ "${largest:-0}" -ge 16384 ]; then
+        info "capacity: a node has ${largest} MiB allocatable; memory_mb 16384 fits: skipped"
+    else
+        info "capacity: the largest node has ${largest:-?} MiB allocatable"
+        P="kerr-$(uid)"
+        deploy "$P" 'def handle(event, context):
+    return "never"
+' "{$KUBE,\"mode\":\"service\",\"memory_mb\":16384,\"min_instances\":1}"
+        capacity_answer "INSUFFICIENT_CAPACITY (deploy)"
+        check "INSUFFICIENT_CAPACITY (deploy): answered when the scheduler said so, not after a timeout (${TIME}s < 30s)" \
+            "took ${TIME}s" python3 -c 'import sys; sys.exit(float(sys.argv[1]) >= 30)' "$TIME"
+        last_error_is "INSUFFICIENT_CAPACITY (deploy)" "$P" INSUFFICIENT_CAPACITY
+        done_with "$P"
+
+        P="kerr-$(uid)"
+        deploy "$P" 'def handle(event, context):
+    return "never"
+' "{$KUBE,\"mode\":\"job\",\"memory_mb\":16384,\"timeout_ms\":60000}"
+        capacity_answer "INSUFFICIENT_CAPACITY (job deploy: its check pod)"
+        done_with "$P"
+
+        # A job call that finds the node full: the job fits alone, but not beside a service
+        # instance of the same size.
+        half=$((largest * 55 / 100))
+        J="kerr-$(uid)"
+        deploy "$J" 'def handle(event, context):
+    return "ran"
+' "{$KUBE,\"mode\":\"job\",\"memory_mb\":$half,\"timeout_ms\":60000}"
+        if deployed "INSUFFICIENT_CAPACITY (job call)"; then
+            H="kerr-$(uid)"
+            deploy "$H" 'def handle(event, context):
+    return "holding"
+' "{$KUBE,\"mode\":\"service\",\"memory_mb\":$half,\"min_instances\":1}"
+            if deployed "INSUFFICIENT_CAPACITY (job call): a service holds ${half} MiB"; then
+                req GET "/api/$J"
+                capacity_answer "INSUFFICIENT_CAPACITY (job call beside ${half} MiB held)"
+                check "INSUFFICIENT_CAPACITY (job call): answered before the job's timeout (${TIME}s < 30s)" \
+                    "took ${TIME}s" python3 -c 'import sys; sys.exit(float(sys.argv[1]) >= 30)' "$TIME"
+                last_error_is "INSUFFICIENT_CAPACITY (job call)" "$J" INSUFFICIENT_CAPACITY
+                done_with "$H"
+                req GET "/api/$J"
+                check "INSUFFICIENT_CAPACITY (job call): with the capacity back the call works" "$(error_text)" [ "$CODE" = 200 ]
+            fi
+            done_with "$H"
+        fi
+        done_with "$J"
     fi
 fi
 
@@ -269,9 +361,17 @@ print(json.dumps(rules))' "$saved")
             fi
         fi
     fi
+    done_with "$P"
 fi
 
 # ------------------------------------------------------------------ CrashLoopBackOff
+# no_detours ANSWER…: none of the answers (STATUS:CODE@Ns) is a timeout or an unreachable backend
+no_detours() {
+    local a
+    for a in "$@"; do
+        case "$a" in 504:* | *:BACKEND_UNAVAILABLE@*) return 1 ;; esac
+    done
+}
 if wanted crash; then
     section "CrashLoopBackOff (a time bomb at import)"
     P="kerr-$(uid)"
@@ -316,6 +416,8 @@ def handle(event, context):
                 sleep 2
             done
             info "answers while crashing: ${seen[*]}"
+            check "FUNCTION_CRASH_LOOP: no 504 and no BACKEND_UNAVAILABLE on the way" \
+                "answers ${seen[*]}" no_detours "${seen[@]}"
             if [ "$got" = "503 FUNCTION_CRASH_LOOP" ]; then
                 pass "FUNCTION_CRASH_LOOP: 503 after $(($(date +%s) - start))s of crashing starts"
                 retry=$(hdr retry-after)
@@ -330,6 +432,7 @@ def handle(event, context):
             info "pods: $(pod_reasons "$P")"
         fi
     fi
+    done_with "$P"
 fi
 
 summary

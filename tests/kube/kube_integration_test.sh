@@ -23,6 +23,8 @@ Script settings:
   IDLE_S          idle_timeout_s of the service callback (default 15)
   JOB_CALLS       job-mode calls (default 3)
   JOB_CLEANUP_S   how long Jobs may stay after their call (default 180)
+  FAAS_KUBE_CPU_REQUEST
+                  the gateway'"'"'s setting: pods request cpu x this (default 0.1)
 Needs: kubectl, curl, python3 (and a kubeconfig allowed to impersonate, for auth can-i --as).'
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +34,14 @@ kube_main_args "$@"
 kube_preflight kubectl curl python3
 
 IDLE_S="${IDLE_S:-15}"
+CPU_REQUEST="${FAAS_KUBE_CPU_REQUEST:-0.1}"
+
+# ids_are_pods IDS PODS: every instance id (space-separated) names one of the pods, and none repeats
+ids_are_pods() {
+    python3 -c 'import sys
+ids, pods = sys.argv[1].split(), set(sys.argv[2].split())
+sys.exit(not ids or len(set(ids)) != len(ids) or not set(ids) <= pods)' "$1" "$2"
+}
 JOB_CALLS="${JOB_CALLS:-3}"
 JOB_CLEANUP_S="${JOB_CLEANUP_S:-180}"
 
@@ -141,6 +151,13 @@ def limit_problems(containers):
             p.append(f"container {name} memory limit {m!r} != 128Mi")
         if c_ is None or abs(cpu(c_) - 0.5) > 1e-9:
             p.append(f"container {name} cpu limit {c_!r} != 500m")
+        req = (c.get("resources") or {}).get("requests") or {}
+        rm, rc = req.get("memory"), req.get("cpu")
+        if rm is None or mem(rm) != 128 * 2**20:
+            p.append(f"container {name} memory request {rm!r} != the limit 128Mi")
+        want_cpu = 0.5 * float(sys.argv[3])
+        if rc is None or abs(cpu(rc) - want_cpu) > 0.0015:
+            p.append(f"container {name} cpu request {rc!r} != {want_cpu * 1000:g}m (cpu x FAAS_KUBE_CPU_REQUEST)")
     return p
 '
 kget deployments -l "faas.callback=$SVC" || true
@@ -153,8 +170,8 @@ for o in objs:
     p = label_problems(o) + limit_problems(o["spec"]["template"]["spec"]["containers"])
     p += [f"pod template: {x}" for x in label_problems(o["spec"]["template"])]
     if p:
-        print(name + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" 2>&1 || echo "cannot read the Deployments: $(head -c 200 "$TMP/k.err")")
-check "Deployment of $SVC: faas labels, limits memory 128Mi cpu 500m" "$problems" [ -z "$problems" ]
+        print(name + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" "$CPU_REQUEST" 2>&1 || echo "cannot read the Deployments: $(head -c 200 "$TMP/k.err")")
+check "Deployment of $SVC: faas labels, limits memory 128Mi cpu 500m, requests memory = limit, cpu x $CPU_REQUEST" "$problems" [ -z "$problems" ]
 
 kget services -l "faas.callback=$SVC" || true
 problems=$(kpy "$labels_problems"'
@@ -168,7 +185,7 @@ for o in objs:
     if not o["spec"].get("selector"):
         p.append("no selector")
     if p:
-        print(o["metadata"]["name"] + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" 2>&1 || echo "cannot read the Services: $(head -c 200 "$TMP/k.err")")
+        print(o["metadata"]["name"] + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" "$CPU_REQUEST" 2>&1 || echo "cannot read the Services: $(head -c 200 "$TMP/k.err")")
 check "Service of $SVC: ClusterIP with faas labels" "$problems" [ -z "$problems" ]
 
 kget pods -l "faas.callback=$SVC" || true
@@ -180,8 +197,15 @@ if not running:
 for o in objs:
     p = label_problems(o) + limit_problems(o["spec"]["containers"])
     if p:
-        print(o["metadata"]["name"] + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" 2>&1 || echo "cannot read the pods: $(head -c 200 "$TMP/k.err")")
-check "pods of $SVC: running, faas labels, limits memory 128Mi cpu 500m" "$problems" [ -z "$problems" ]
+        print(o["metadata"]["name"] + ": " + "; ".join(p))' "$TMP/k.json" "$SVC" "$CPU_REQUEST" 2>&1 || echo "cannot read the pods: $(head -c 200 "$TMP/k.err")")
+check "pods of $SVC: running, faas labels, limits memory 128Mi cpu 500m, requests memory = limit, cpu x $CPU_REQUEST" "$problems" [ -z "$problems" ]
+
+# Instance ids are pod names (one per pod, never the Deployment's name).
+pod_names=$(kpy 'print(" ".join(sorted(o["metadata"]["name"] for o in items(sys.argv[1]))))' "$TMP/k.json" 2>/dev/null || true)
+req GET "/callbacks/$SVC"
+ids=$(jq_ '" ".join(sorted(i["id"] for i in d.get("instances") or []))' || true)
+check "instances of $SVC: ids are pod names ($ids)" "instance ids '$ids', pods '$pod_names'" \
+    ids_are_pods "$ids" "$pod_names"
 
 # Scale to zero: state idle within idle_timeout_s + 5 s (SPEC 3); then replicas 0, pods gone.
 replicas_zero() {

@@ -13,9 +13,12 @@ neither). One callback (kflow-<random>):
   3. redeploy with backend docker under traffic -> calls answer from a container, revision 3;
      kubectl get deploy,svc,job,cm,pod -l faas.callback=<path> finds nothing
   4. DELETE -> 204, then 404 CALLBACK_NOT_FOUND; nothing left in Docker or the cluster
+  5. a namespace (kns-<random>) with a service and a job-mode callback on kubernetes: its
+     objects carry faas.namespace=<it>; DELETE /namespaces/<it> -> 204, then kubectl get
+     deploy,svc,job,cm,pod -l faas.namespace=<it> finds nothing, nor docker ps a container
 The docker CLI must reach the daemon the gateway uses (set DOCKER_HOST as the gateway has it).
 Prints PASS <scenario> / FAIL <scenario>: <why> and a summary; the callback and anything
-labelled with it are removed at exit.
+labelled with it are removed at exit, and so is the namespace.
 
 Script settings:
   CLEANUP_MAX_S   how long old-backend resources may take to disappear (default 90)
@@ -177,5 +180,49 @@ if wait_until "$CLEANUP_MAX_S" no_kube_objects "$P"; then
 else
     fail "delete: nothing left in the cluster" "$(kleft "$P")"
 fi
+
+# ------------------------------------------------------------------ namespace
+KNS="kns-$(uid)"
+section "5. namespace $KNS"
+# nsleft: the cluster's objects labelled with the namespace (empty when none)
+nsleft() {
+    kubectl -n "$NS" get deploy,svc,job,cm,pod -l "faas.namespace=$KNS" -o name 2>"$TMP/k.err" | tr '\n' ' '
+}
+no_ns_objects() { [ -z "$(nsleft)" ]; }
+ns_containers() {
+    docker ps -aq --filter label=faas.managed-by=faas-gateway --filter "label=faas.namespace=$KNS" 2>/dev/null | tr '\n' ' '
+}
+extra_cleanup() {
+    curl -s -o /dev/null --max-time 300 -X DELETE "${AUTH_ADMIN[@]}" "$FAAS_URL/namespaces/$KNS" || true
+    kubectl -n "$NS" delete deploy,svc,job,cm,pod -l "faas.namespace=$KNS" \
+        --ignore-not-found --wait=false >/dev/null 2>&1 || true
+}
+req POST /namespaces "{\"name\":\"$KNS\"}"
+check "POST /namespaces: 201" "$(error_text)" [ "$CODE" = 201 ]
+NSVC="kns-svc-$(uid)"
+NJOB="kns-job-$(uid)"
+deploy "$NSVC" "$CODE_PY" "{\"backend\":\"kubernetes\",\"namespace\":\"$KNS\",$SETTINGS}"
+check "deploy a service in $KNS on kubernetes: ready" "$(error_text)" deployed_ok
+deploy "$NJOB" "$CODE_PY" "{\"backend\":\"kubernetes\",\"namespace\":\"$KNS\",\"mode\":\"job\",\"memory_mb\":128}"
+check "deploy a job-mode callback in $KNS on kubernetes: ready" "$(error_text)" deployed_ok
+req GET "/api/$NJOB"
+check "a job call: 200" "$(error_text)" [ "$CODE" = 200 ]
+# ns_labelled: the service's Deployment, Service and pod carry the namespace's label
+ns_labelled() {
+    local found
+    found=$(kubectl -n "$NS" get deploy,svc,pod -l "faas.callback=$NSVC,faas.namespace=$KNS" -o name 2>/dev/null)
+    [ "$(printf '%s\n' "$found" | grep -c .)" -ge 3 ]
+}
+check "its Deployment, Service and pod carry faas.namespace=$KNS" "found: $(nsleft)" ns_labelled
+req DELETE "/namespaces/$KNS"
+check "DELETE /namespaces/$KNS: 204" "$(error_text)" [ "$CODE" = 204 ]
+req GET "/api/$NSVC"
+check "call after the namespace delete: 404 CALLBACK_NOT_FOUND" "$(error_text)" error_is 404 CALLBACK_NOT_FOUND
+if wait_until "$CLEANUP_MAX_S" no_ns_objects; then
+    pass "namespace delete: no object labelled faas.namespace=$KNS left in the cluster (${WAITED}s)"
+else
+    fail "namespace delete: nothing labelled with it left in the cluster" "$(nsleft)"
+fi
+check "namespace delete: no Docker container labelled with it" "$(ns_containers)" [ -z "$(ns_containers)" ]
 
 summary

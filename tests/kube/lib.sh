@@ -194,6 +194,15 @@ deploy() {
     req POST /callback/deploy "$(deploy_json "$1" "$2" "${3:-"{}"}")"
 }
 
+# done_with PATH: deletes the callback now and waits (up to 60 s) until none of its objects is
+# left, so a scenario's pods never hold capacity the next one needs
+done_with() {
+    req DELETE "/callbacks/$1"
+    if ! wait_until 60 no_kube_objects "$1"; then
+        info "$1: still present 60 s after delete: $(kleft "$1")"
+    fi
+}
+
 deployed_ok() { { [ "$CODE" = 201 ] || [ "$CODE" = 200 ]; } && [ "$(jq_ 'd.get("state")' || true)" = ready ]; }
 
 # error_is STATUS CODE: the last answer was the gateway's error STATUS/CODE

@@ -52,7 +52,7 @@ impl Gateway {
         tokio::spawn(app.run(stop.clone()));
         Gateway {
             base,
-            http: reqwest::Client::new(),
+            http: faas_gateway::tls::client(),
             stop,
             _dir: dir,
         }

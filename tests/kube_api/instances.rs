@@ -302,3 +302,23 @@ async fn a_start_abandoned_by_its_caller_gives_its_replica_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_revision_whose_pods_carry_another_namespace_label_still_hands_them_out() {
+    // A Deployment made before namespaces existed has pods without `faas.namespace`; one
+    // made under another label value stands for it: its pods must still be found.
+    let env = ready_env().await;
+    let mut before = spec("hello");
+    before.namespace = "labelled-otherwise".into();
+    let first = bounded("a start", env.executor.start(&before))
+        .await
+        .expect("starts");
+    let second = bounded(
+        "a start of the same revision",
+        env.executor.start(&spec("hello")),
+    )
+    .await
+    .expect("the pod of the existing template is handed out");
+    assert_ne!(first.id, second.id);
+    assert_eq!(env.replicas("faas-hello-r1"), Some(2));
+}

@@ -54,6 +54,8 @@ fn callback(min_instances: u32) -> CallbackSpec {
         min_instances,
         max_instances: 4,
         idle_timeout_s: 300,
+        keep_paused_s: 600,
+        namespace: "default".into(),
     }
 }
 
@@ -84,6 +86,7 @@ async fn harness(scenario: ServiceScenario, min_instances: u32) -> Harness {
         events,
         metrics,
         tasks: tokio_util::task::TaskTracker::new(),
+        quota: Arc::new(faas_gateway::launcher::Unlimited),
     });
     let spec = Arc::new(callback(min_instances));
     let image = "local.test/faas-fn/hello:1".to_owned();

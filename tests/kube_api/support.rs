@@ -105,6 +105,7 @@ pub fn spec(callback: &str) -> InstanceSpec {
         ]),
         memory_mb: 64,
         cpu: 0.25,
+        namespace: "default".into(),
     }
 }
 
@@ -175,8 +176,9 @@ pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish"))
 }
 
-/// The labels SPEC 5 puts on everything of `spec(callback)` for `role`.
+/// The labels SPEC 5 and 10 put on everything of `spec(callback)` for `role`.
 pub fn labels(callback: &str, role: &str) -> Value {
     json!({"faas.managed-by": "faas-gateway", "faas.gateway": GATEWAY,
-        "faas.callback": callback, "faas.revision": "1", "faas.role": role})
+        "faas.callback": callback, "faas.revision": "1", "faas.role": role,
+        "faas.namespace": "default"})
 }

@@ -108,7 +108,7 @@ impl Gateway {
         let handle = tokio::spawn(app.run(shutdown.clone()));
         Some(Gateway {
             base,
-            client: reqwest::Client::builder()
+            client: faas_gateway::tls::client_builder()
                 .timeout(Duration::from_secs(300))
                 .build()
                 .expect("client"),

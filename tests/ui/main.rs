@@ -6,4 +6,5 @@ mod browser;
 mod dashboard;
 mod gateway;
 mod metrics;
+mod namespaces;
 mod tokens;

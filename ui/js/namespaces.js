@@ -41,11 +41,12 @@ function quotaInputs(quota = {}) {
     h("p", { class: "field-error", id: `f-${key}-error`, hidden: true })));
 }
 
+/** The limits of a form; a blank field is no limit (`null` lifts one in a quota change). */
 function readQuota(form) {
   const quota = {};
   for (const [key] of QUOTAS) {
     const v = form.elements[key].value.trim();
-    if (v) quota[key] = Number(v);
+    quota[key] = v ? Number(v) : null;
   }
   return quota;
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, UploadToContainerOptionsBuilder,
-};
+use bollard::query_parameters::{LogsOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures::StreamExt;
 
 use super::{DockerExecutor, Role};
@@ -38,15 +36,7 @@ impl DockerExecutor {
         };
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("faas-{}-job-{suffix}", spec.callback);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let create = docker.create_container(Some(options), self.create_body(&spec, role));
-        let id = match self.conn.call_raw(create).await? {
-            Ok(c) => c.id,
-            Err(e) if is_not_found(&e) => {
-                return Err(ExecutorError::ImageMissing { image: spec.image });
-            }
-            Err(e) => return Err(conn::map_err(e).into()),
-        };
+        let id = self.create(&name, &spec, role).await?;
         let outcome = self.feed_and_run(&docker, &id, event, role, timeout).await;
         if let Err(e) = crate::executor::Executor::remove(self, &id).await {
             tracing::warn!(instance.id = %id, error = %e, "cannot remove a job container");

@@ -6,6 +6,7 @@ mod logs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bollard::models::{
@@ -24,7 +25,7 @@ use crate::daemon::{self as conn, DockerConn, is_conflict, is_not_found};
 use super::{
     CALLBACK_LABEL, Executor, ExecutorError, Exit, GATEWAY_LABEL, Instance, InstanceEvent,
     InstanceSpec, InstanceStatus, JobOutcome, LogLine, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    ObservedInstance, REVISION_LABEL, ROLE_LABEL,
+    NAMESPACE_LABEL, ObservedInstance, REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Port the runtime listens on inside the container.
@@ -61,6 +62,9 @@ pub struct DockerExecutor {
     network: String,
     address: InstanceAddress,
     gateway_id: String,
+    /// The network was there when last looked at: starts skip the check (a create that
+    /// finds it gone looks again).
+    network_seen: AtomicBool,
 }
 
 impl DockerExecutor {
@@ -71,11 +75,54 @@ impl DockerExecutor {
             network: settings.network,
             address: settings.address,
             gateway_id: settings.gateway_id,
+            network_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// Creates a container named `name`; the image missing is [`ExecutorError::ImageMissing`].
+    async fn create(
+        &self,
+        name: &str,
+        spec: &InstanceSpec,
+        role: Role,
+    ) -> Result<String, ExecutorError> {
+        self.ensure_network().await?;
+        let docker = self.conn.client().await?;
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        let mut retried = false;
+        loop {
+            let create =
+                docker.create_container(Some(options.clone()), self.create_body(spec, role));
+            match self.conn.call_raw(create).await? {
+                Ok(c) => return Ok(c.id),
+                // The network (removed since it was seen) or the image is missing: look at the
+                // network again once.
+                Err(e) if is_not_found(&e) && !retried => {
+                    retried = true;
+                    self.network_seen.store(false, Ordering::Relaxed);
+                    self.ensure_network().await?;
+                }
+                Err(e) if is_not_found(&e) => {
+                    return Err(ExecutorError::ImageMissing {
+                        image: spec.image.clone(),
+                    });
+                }
+                Err(e) => return Err(conn::map_err(e).into()),
+            }
         }
     }
 
     /// Creates the functions network unless it exists.
     async fn ensure_network(&self) -> Result<(), ExecutorError> {
+        if self.network_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.look_for_network().await?;
+        self.network_seen.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn look_for_network(&self) -> Result<(), ExecutorError> {
         let docker = self.conn.client().await?;
         match docker.inspect_network(&self.network, None).await {
             Ok(_) => return Ok(()),
@@ -147,6 +194,7 @@ impl DockerExecutor {
                 (GATEWAY_LABEL.into(), self.gateway_id.clone()),
                 (CALLBACK_LABEL.into(), spec.callback.clone()),
                 (REVISION_LABEL.into(), spec.revision.to_string()),
+                (NAMESPACE_LABEL.into(), spec.namespace.clone()),
                 (
                     ROLE_LABEL.into(),
                     if service { "service" } else { "job" }.into(),
@@ -221,6 +269,7 @@ impl DockerExecutor {
             // Containers are never restarted in place: one that stopped stays stopped.
             restarting: false,
             job,
+            paused: state.and_then(|s| s.paused).unwrap_or(false),
         })
     }
 }
@@ -234,41 +283,26 @@ impl Executor for DockerExecutor {
     }
 
     async fn start(&self, spec: &InstanceSpec) -> Result<Instance, ExecutorError> {
-        self.ensure_network().await?;
-        let docker = self.conn.client().await?;
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let name = format!("faas-{}-r{}-{suffix}", spec.callback, spec.revision);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let create = docker.create_container(Some(options), self.create_body(spec, Role::Service));
-        let created = match self.conn.call_raw(create).await? {
-            Ok(c) => c,
-            Err(e) if is_not_found(&e) => {
-                return Err(ExecutorError::ImageMissing {
-                    image: spec.image.clone(),
-                });
-            }
-            Err(e) => return Err(conn::map_err(e).into()),
-        };
-        if let Err(e) = self
-            .conn
-            .call(docker.start_container(&created.id, None))
-            .await
-        {
-            let _ = self.remove(&created.id).await;
+        let id = self.create(&name, spec, Role::Service).await?;
+        let docker = self.conn.client().await?;
+        if let Err(e) = self.conn.call(docker.start_container(&id, None)).await {
+            let _ = self.remove(&id).await;
             return Err(e.into());
         }
-        let inspected = self.inspect(&created.id).await?;
+        let inspected = self.inspect(&id).await?;
         let endpoint = inspected.as_ref().and_then(|c| self.endpoint(c));
         match endpoint {
             Some(endpoint) => Ok(Instance {
-                id: created.id,
+                id,
                 endpoint,
                 started_at: Utc::now(),
             }),
             None => {
                 // It exited before its port was bound: keep it, so its status and logs tell why.
                 Ok(Instance {
-                    id: created.id,
+                    id,
                     endpoint: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
                     started_at: Utc::now(),
                 })
@@ -363,12 +397,25 @@ impl Executor for DockerExecutor {
         event: &str,
         timeout: std::time::Duration,
     ) -> Result<JobOutcome, ExecutorError> {
-        self.ensure_network().await?;
         self.run_job_container(spec, event, timeout).await
     }
 
     async fn logs(&self, ids: &[String], tail: usize) -> Result<Vec<LogLine>, ExecutorError> {
         let docker = self.conn.client().await?;
         logs::collect(&docker, ids, tail).await
+    }
+
+    fn can_pause(&self) -> bool {
+        true
+    }
+
+    async fn pause(&self, id: &str) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        Ok(self.conn.call(docker.pause_container(id)).await?)
+    }
+
+    async fn resume(&self, id: &str) -> Result<(), ExecutorError> {
+        let docker = self.conn.client().await?;
+        Ok(self.conn.call(docker.unpause_container(id)).await?)
     }
 }

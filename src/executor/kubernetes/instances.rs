@@ -15,7 +15,7 @@ use super::names::{self, Role};
 use super::objects;
 use super::replicas::is_marked;
 use super::{KubeExecutor, errors};
-use crate::executor::{ExecutorError, Instance, InstanceSpec};
+use crate::executor::{ExecutorError, Instance, InstanceSpec, NAMESPACE_LABEL};
 
 /// What a start found.
 enum Claim {
@@ -50,7 +50,10 @@ impl KubeExecutor {
                 })?
             }
         };
-        let labels = names::labels(&self.gateway_id, spec, Role::Service);
+        // The revision's pods by the labels that name a revision: those of a Deployment made
+        // before namespaces existed carry no namespace label.
+        let mut labels = names::labels(&self.gateway_id, spec, Role::Service);
+        labels.remove(NAMESPACE_LABEL);
         let selector = names::selector(&labels);
         match self.claim_new_pod(&name, &selector).await {
             Ok(Claim::Started(instance)) => {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::executor::{
     CALLBACK_LABEL, GATEWAY_LABEL, InstanceSpec, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    REVISION_LABEL, ROLE_LABEL,
+    NAMESPACE_LABEL, REVISION_LABEL, ROLE_LABEL,
 };
 
 /// Longest name for a Service or a Job (a DNS label, and a Job's name is a label value).
@@ -51,7 +51,7 @@ fn fit(base: &str, tail: &str) -> String {
     format!("{}-{hash}{tail}", base[..keep].trim_end_matches('-'))
 }
 
-/// The labels of SPEC 5 on an object of `spec`'s revision.
+/// The labels of SPEC 5 and 10 on an object of `spec`'s revision.
 pub fn labels(gateway_id: &str, spec: &InstanceSpec, role: Role) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into()),
@@ -59,6 +59,7 @@ pub fn labels(gateway_id: &str, spec: &InstanceSpec, role: Role) -> BTreeMap<Str
         (CALLBACK_LABEL.into(), spec.callback.clone()),
         (REVISION_LABEL.into(), spec.revision.to_string()),
         (ROLE_LABEL.into(), role.as_str().into()),
+        (NAMESPACE_LABEL.into(), spec.namespace.clone()),
     ])
 }
 

@@ -17,6 +17,7 @@ fn spec() -> InstanceSpec {
         ]),
         memory_mb: 128,
         cpu: 0.5,
+        namespace: "team-a".into(),
     }
 }
 
@@ -36,6 +37,7 @@ fn expected_labels(role: &str) -> Value {
         "faas.callback": "hello",
         "faas.revision": "3",
         "faas.role": role,
+        "faas.namespace": "team-a",
     })
 }
 

@@ -114,6 +114,7 @@ impl KubeExecutor {
             finished_at,
             restarting,
             job,
+            paused: false,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Deleting what a revision leaves besides its pods: its Deployment and Service, once the
-//! revision no longer serves (replaced, moved to another backend, undeployed, forgotten).
+//! revision no longer serves (replaced, moved to another backend, undeployed, forgotten); and
+//! when a whole callback goes, its Jobs (with their event ConfigMaps), even those whose pod
+//! is not there yet.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +12,16 @@ use crate::executor::{CALLBACK_LABEL, ExecutorError, REVISION_LABEL};
 
 impl KubeExecutor {
     /// Deletes the Deployments and Services of `callback` (of every callback when `None`)
-    /// whose revision `keep` does not name.
+    /// whose revision `keep` does not name; and the Jobs of a `callback` that `keep` does not
+    /// name at all.
     pub(super) async fn retire_revisions(
         &self,
         callback: Option<&str>,
         keep: &BTreeMap<String, u64>,
     ) -> Result<(), ExecutorError> {
+        if let Some(cb) = callback.filter(|cb| !keep.contains_key(*cb)) {
+            self.delete_jobs_of(cb).await?;
+        }
         let mut selector = names::gateway_selector(&self.gateway_id);
         if let Some(cb) = callback {
             selector.push_str(&format!(",{CALLBACK_LABEL}={cb}"));
@@ -52,6 +58,26 @@ impl KubeExecutor {
                 Ok(_) => {}
                 Err(e) if errors::is_not_found(&e) => {}
                 Err(e) => return Err(errors::map(e, "delete", "services")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every Job of `callback` with its event ConfigMap (and, through the Job, its
+    /// pods).
+    async fn delete_jobs_of(&self, callback: &str) -> Result<(), ExecutorError> {
+        let selector = format!(
+            "{},{CALLBACK_LABEL}={callback}",
+            names::gateway_selector(&self.gateway_id)
+        );
+        let lp = ListParams::default().labels(&selector);
+        let listed = errors::raw(self.jobs().list(&lp))
+            .await?
+            .map_err(|e| errors::map(e, "list", "jobs"))?;
+        for job in listed.items {
+            if let Some(name) = job.metadata.name {
+                tracing::info!(callback.path = %callback, job = %name, "deleting a Job of a callback that goes");
+                self.delete_job(&name).await?;
             }
         }
         Ok(())
