@@ -66,7 +66,7 @@ readonly RUN_ID=faas-compose-test-$$-${RANDOM}
 readonly KNOWN_METRICS="up faas_invocations_total faas_invocation_errors_total
 faas_invocation_duration_seconds faas_cold_starts_total faas_cold_start_duration_seconds
 faas_instances faas_builds_total faas_build_duration_seconds faas_queue_depth
-faas_http_requests_total"
+faas_http_requests_total faas_namespace_usage faas_namespace_quota"
 
 PASSED=0
 FAILED=0

@@ -4,6 +4,7 @@
 //!
 //! - `docs/api.md` has a heading naming each operation of the OpenAPI document: its methods in
 //!   capitals and its path as the document writes it (`### GET, DELETE /callbacks/{path}`);
+//!   a `GET` heading covers the `HEAD` of the same path, which the page documents once for all;
 //! - `docs/errors.md` has a table row per error code, with the code's HTTP status;
 //! - `docs/observability.md` has a table row per metric, naming each of its labels;
 //! - `docs/configuration.md` names every flag and environment variable of the binary, and every
@@ -64,7 +65,8 @@ fn openapi_operations() -> BTreeSet<(String, String)> {
 }
 
 /// `(METHOD, path)` named by the headings of `text`: every method in capitals times every
-/// token starting with `/` (`### GET, DELETE /callbacks/{path}`).
+/// token starting with `/` (`### GET, DELETE /callbacks/{path}`). `GET` implies `HEAD`: the
+/// page says once that every `GET` route answers `HEAD`.
 fn documented_operations(text: &str) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
     for heading in headings(text) {
@@ -77,9 +79,13 @@ fn documented_operations(text: &str) -> BTreeSet<(String, String)> {
             .iter()
             .filter(|t| HTTP_METHODS.contains(&t.to_ascii_lowercase().as_str()))
             .filter(|t| t.chars().all(|c| c.is_ascii_uppercase()));
+        let methods = methods.flat_map(|m| match *m {
+            "GET" => vec!["GET", "HEAD"],
+            other => vec![other],
+        });
         for method in methods {
             for path in tokens.iter().filter(|t| t.starts_with('/')) {
-                ops.insert(((*method).to_owned(), (*path).to_owned()));
+                ops.insert((method.to_owned(), (*path).to_owned()));
             }
         }
     }
@@ -457,10 +463,11 @@ fn the_docs_index_links_every_page() {
 #[test]
 fn headings_name_operations_and_variants_become_wire_names() {
     let ops = documented_operations("# Title\n### GET, DELETE /a/{b}\n```\n# POST /c\n```\n");
-    let expected: BTreeSet<(String, String)> = [("GET", "/a/{b}"), ("DELETE", "/a/{b}")]
-        .into_iter()
-        .map(|(m, p)| (m.to_owned(), p.to_owned()))
-        .collect();
+    let expected: BTreeSet<(String, String)> =
+        [("GET", "/a/{b}"), ("HEAD", "/a/{b}"), ("DELETE", "/a/{b}")]
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
+            .collect();
     assert_eq!(ops, expected);
     assert_eq!(screaming_snake("FunctionOomKilled"), "FUNCTION_OOM_KILLED");
 }

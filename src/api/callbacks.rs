@@ -34,9 +34,13 @@ pub struct LogList {
 }
 
 /// Lists the callbacks the caller sees (a namespace's token: its own).
-#[utoipa::path(get, path = "/callbacks",
-    params(("namespace" = Option<String>, Query, description = "only this namespace's callbacks")),
-    responses((status = 200, body = CallbackList, description = "every callback the caller sees"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED")), tag = "callbacks")]
+#[utoipa::path(method(get, head), path = "/callbacks", operation_id = "list_callbacks",
+    params(("namespace" = Option<String>, Query, description = "only this namespace's callbacks (empty: all)")),
+    responses(
+        (status = 200, body = CallbackList, description = "every callback the caller sees"),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: the query string cannot be read (a parameter given twice)"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR")),
+    tag = "callbacks")]
 pub async fn list(
     State(app): State<AppState>,
     Extension(scope): Extension<Scope>,
@@ -48,8 +52,13 @@ pub async fn list(
 }
 
 /// One callback with its live instances.
-#[utoipa::path(get, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 200, body = CallbackView, description = "the callback with its live instances"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)")), tag = "callbacks")]
+#[utoipa::path(method(get, head), path = "/callbacks/{path}", operation_id = "get_callback",
+    params(("path" = String, Path, description = "the callback")),
+    responses(
+        (status = 200, body = CallbackView, description = "the callback with its live instances"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR")),
+    tag = "callbacks")]
 pub async fn get(
     State(app): State<AppState>,
     Extension(scope): Extension<Scope>,
@@ -59,8 +68,13 @@ pub async fn get(
 }
 
 /// A callback's revisions, newest first.
-#[utoipa::path(get, path = "/callbacks/{path}/revisions", params(("path" = String, Path)),
-    responses((status = 200, body = RevisionList, description = "revisions, newest first"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND")), tag = "callbacks")]
+#[utoipa::path(method(get, head), path = "/callbacks/{path}/revisions", operation_id = "list_revisions",
+    params(("path" = String, Path, description = "the callback")),
+    responses(
+        (status = 200, body = RevisionList, description = "revisions, newest first, the serving one included; empty before a deploy succeeded"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR")),
+    tag = "callbacks")]
 pub async fn revisions(
     State(app): State<AppState>,
     Extension(scope): Extension<Scope>,
@@ -73,15 +87,22 @@ pub async fn revisions(
 
 /// The last lines of the current revision's instances; with `follow=true`, then every new
 /// line as NDJSON until the client disconnects.
-#[utoipa::path(get, path = "/callbacks/{path}/logs",
-    params(("path" = String, Path),
-        ("tail" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "lines, default 200"),
-        ("follow" = Option<bool>, Query, description = "true: keep streaming new lines (application/x-ndjson)")),
+#[utoipa::path(method(get, head), path = "/callbacks/{path}/logs", operation_id = "read_logs",
+    params(("path" = String, Path, description = "the callback"),
+        ("tail" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "how many of the last lines, in total; default 200"),
+        ("follow" = Option<super::openapi::Switch>, Query, description = "true or 1 (or empty): keep the response open and stream new lines as application/x-ndjson; default false")),
     responses(
-        (status = 200, body = LogList, description = "the last lines, merged by time; with follow=true, one LogLine per line of application/x-ndjson"),
-        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
-        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"),
-        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail or follow")),
+        (status = 200, description = "the last lines, merged by time; with follow, the same lines and then every new one, one LogLine per line, until the client disconnects",
+            content(
+                (LogList = "application/json"),
+                (String = "application/x-ndjson"),
+            )),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: the query string cannot be read (a parameter given twice)"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)"),
+        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: tail or follow"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
+        (status = 502, body = ErrorEnvelope, description = "BACKEND_FORBIDDEN"),
+        (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE")),
     tag = "callbacks")]
 pub async fn logs(
     State(app): State<AppState>,
@@ -109,8 +130,16 @@ pub async fn logs(
 }
 
 /// Undeploys a callback and deletes its definition and history.
-#[utoipa::path(delete, path = "/callbacks/{path}", params(("path" = String, Path)),
-    responses((status = 204, description = "undeployed and deleted"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND"), (status = 409, body = ErrorEnvelope, description = "DEPLOY_IN_PROGRESS")), tag = "callbacks")]
+#[utoipa::path(delete, path = "/callbacks/{path}", operation_id = "delete_callback",
+    params(("path" = String, Path, description = "the callback")),
+    responses(
+        (status = 204, description = "undeployed, then deleted with its history"),
+        (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace)"),
+        (status = 409, body = ErrorEnvelope, description = "DEPLOY_IN_PROGRESS"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
+        (status = 502, body = ErrorEnvelope, description = "BACKEND_FORBIDDEN"),
+        (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE")),
+    tag = "callbacks")]
 pub async fn delete(
     State(app): State<AppState>,
     Extension(scope): Extension<Scope>,

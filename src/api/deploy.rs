@@ -18,21 +18,23 @@ use crate::namespaces::NamespaceError;
 
 /// Deploys, redeploys or undeploys a callback.
 #[utoipa::path(
-    post, path = "/callback/deploy",
-    params(("wait" = Option<bool>, Query, description = "false: answer 202 at once")),
-    request_body(content = Object, description = "The callback definition (SPEC 2.1)"),
+    post, path = "/callback/deploy", operation_id = "deploy",
+    params(("wait" = Option<super::openapi::Switch>, Query,
+        description = "false or 0: answer 202 at once and deploy in the background; true, 1 or empty (the default): answer when done")),
+    request_body(content = super::openapi::DeployBody, description = "A callback definition, or an undeploy"),
     responses(
-        (status = 201, body = CallbackView, description = "first deploy"),
-        (status = 200, body = CallbackView, description = "redeploy, no-op, or undeploy"),
-        (status = 202, body = CallbackView, description = "accepted (wait=false)"),
-        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: not a JSON object"),
-        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
+        (status = 201, body = CallbackView, description = "a synchronous deploy that created the callback's record"),
+        (status = 200, body = CallbackView, description = "any other successful synchronous deploy (a redeploy, a deploy after an undeploy, a no-op), and every undeploy"),
+        (status = 202, body = CallbackView, description = "wait=false: accepted, the deploy goes on in the background"),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: the body is not JSON, not an object, or not sent as application/json; or the query string cannot be read (a parameter given twice)"),
         (status = 403, body = ErrorEnvelope, description = "QUOTA_EXCEEDED: details name the quota, its limit, what is used and what was asked for"),
-        (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND (also while it is being deleted); CALLBACK_NOT_FOUND (undeploy)"),
+        (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND (also while it is being deleted, or another namespace than a namespace token's own); CALLBACK_NOT_FOUND: undeploy of an unknown path"),
         (status = 409, body = ErrorEnvelope, description = "DEPLOY_IN_PROGRESS, or PATH_TAKEN by another namespace"),
-        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
-        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED, BUILD_FAILED or STARTUP_FAILED"),
-        (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE"),
+        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE: the body is over twice FAAS_MAX_CODE_BYTES"),
+        (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED (details.fields maps each wrong field to a reason, also for the rules across fields), BUILD_FAILED or STARTUP_FAILED (details.log)"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
+        (status = 502, body = ErrorEnvelope, description = "IMAGE_PULL_FAILED or BACKEND_FORBIDDEN"),
+        (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE, or INSUFFICIENT_CAPACITY (Retry-After)"),
     ),
     tag = "callbacks"
 )]

@@ -8,8 +8,13 @@ use super::state::AppState;
 use crate::model::{Invocation, Scope};
 
 /// One asynchronous invocation: its status and, once finished, its response or error.
-#[utoipa::path(get, path = "/invocations/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = Invocation, description = "the invocation"), (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"), (status = 404, body = ErrorEnvelope, description = "INVOCATION_NOT_FOUND (also one of another namespace)")), tag = "invocations")]
+#[utoipa::path(method(get, head), path = "/invocations/{id}", operation_id = "get_invocation",
+    params(("id" = String, Path, description = "the id the 202 answer gave", format = "uuid")),
+    responses(
+        (status = 200, body = Invocation, description = "the invocation"),
+        (status = 404, body = ErrorEnvelope, description = "INVOCATION_NOT_FOUND (also one of another namespace)"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR")),
+    tag = "invocations")]
 pub async fn get(
     State(app): State<AppState>,
     Extension(scope): Extension<Scope>,

@@ -9,35 +9,42 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ErrorEnvelope};
 use super::request_id::RequestId;
 use super::state::AppState;
-use crate::model::{DEFAULT_NAMESPACE, Scope};
+use crate::model::DEFAULT_NAMESPACE;
 use crate::proxy::{CallMeta, InvokeError};
 
 /// Calls a callback's function: every method; the function sees `/<rest>`, the query, the
 /// headers and the body, streamed, and its response comes back unchanged.
 #[utoipa::path(
-    method(get, post, put, patch, delete, head, options), path = "/api/{path}/{rest}",
+    method(get, post, put, patch, delete, head, options, trace), path = "/api/{path}/{rest}",
+    operation_id = "invoke",
     params(
         ("path" = String, Path, description = "the callback"),
-        ("rest" = String, Path, description = "the path the function sees (may be empty: /api/{path})"),
-        ("Prefer" = Option<String>, Header, description = "respond-async: answer 202 and run in the background"),
-        ("X-Callback-Url" = Option<String>, Header, description = "with respond-async: where the result is POSTed"),
+        ("rest" = String, Path, description = "the path the function sees, /{rest}; /api/{path} and /api/{path}/ call it with /"),
+        ("Prefer" = Option<String>, Header, description = "respond-async (RFC 7240): answer 202 at once and run the call in the background; other preferences are ignored"),
+        ("X-Callback-Url" = Option<String>, Header, description = "with respond-async: an absolute http(s) URL the finished invocation is POSTed to; one that is not, or whose host is in FAAS_CALLBACK_DENY, answers 400 before anything is queued; ignored without respond-async"),
     ),
     responses(
-        (status = 200, description = "the function's own response (any status), with X-Request-Id, X-Faas-Revision, X-Faas-Cold-Start"),
-        (status = 202, body = Object, description = "Prefer: respond-async: {id, status}, Location: /invocations/{id}"),
-        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
+        (status = "default", description = "the function's own answer, whatever its status, headers (hop-by-hop ones aside) and body; a function may also answer the statuses listed here itself",
+            content(("*/*"))),
+        (status = 202, body = super::openapi::InvokeAccepted, description = "Prefer: respond-async: stored, to be run; read it at the Location"),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: with respond-async, an X-Callback-Url that is not an absolute http(s) URL or reaches a denied address (details.header)"),
         (status = 403, body = ErrorEnvelope, description = "QUOTA_EXCEEDED: the instance the call needed would pass its namespace's quota"),
         (status = 404, body = ErrorEnvelope, description = "CALLBACK_NOT_FOUND (also one of another namespace, or of one being deleted) or CALLBACK_NOT_DEPLOYED"),
-        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
-        (status = 429, body = ErrorEnvelope, description = "TOO_MANY_REQUESTS, with Retry-After"),
-        (status = 500, body = ErrorEnvelope, description = "FUNCTION_ERROR (X-Faas-Error) or INTERNAL_ERROR"),
-        (status = 502, body = ErrorEnvelope, description = "FUNCTION_CRASHED, FUNCTION_OOM_KILLED, IMAGE_PULL_FAILED or BACKEND_FORBIDDEN"),
-        (status = 503, body = ErrorEnvelope, description = "CALLBACK_NOT_READY, FUNCTION_CRASH_LOOP (Retry-After) or BACKEND_UNAVAILABLE"),
-        (status = 504, body = ErrorEnvelope, description = "FUNCTION_TIMEOUT"),
+        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE: the body is over FAAS_MAX_BODY_BYTES (details.limit_bytes)"),
+        (status = 429, body = ErrorEnvelope, description = "TOO_MANY_REQUESTS: the callback's queue is full"),
+        (status = 500, description = "FUNCTION_ERROR: an unhandled exception in the handler, answered by the runtime with X-Faas-Error; or INTERNAL_ERROR",
+            content((super::openapi::FunctionErrorOrEnvelope = "application/json"))),
+        (status = 502, body = ErrorEnvelope, description = "FUNCTION_CRASHED (details.exit_code), FUNCTION_OOM_KILLED, IMAGE_PULL_FAILED or BACKEND_FORBIDDEN"),
+        (status = 503, body = ErrorEnvelope, description = "CALLBACK_NOT_READY, FUNCTION_CRASH_LOOP (Retry-After), INSUFFICIENT_CAPACITY (Retry-After) or BACKEND_UNAVAILABLE"),
+        (status = 504, body = ErrorEnvelope, description = "FUNCTION_TIMEOUT: the call took longer than the callback's timeout_ms"),
     ),
     tag = "invoke"
 )]
-pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
+pub async fn invoke(State(app): State<AppState>, mut req: Request) -> Response {
+    let scope = match super::auth::invoke_scope(&app, &mut req) {
+        Ok(scope) => scope,
+        Err(refused) => return refused.into_response(),
+    };
     // Taken from the URI rather than a `Path` extractor: callback names are DNS labels, so
     // the raw segment is the name.
     let path = req
@@ -48,7 +55,6 @@ pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
         .next()
         .unwrap_or_default()
         .to_owned();
-    tracing::Span::current().record("callback.path", path.as_str());
     let meta = CallMeta {
         request_id: req
             .extensions()
@@ -60,11 +66,6 @@ pub async fn invoke(State(app): State<AppState>, req: Request) -> Response {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip()),
     };
-    let scope = req
-        .extensions()
-        .get::<Scope>()
-        .cloned()
-        .unwrap_or(Scope::All);
     let callable = app.callable(&scope, &path);
     if callable && crate::invocations::wants_async(&req) {
         return accept_async(&app, &path, req, &meta).await;

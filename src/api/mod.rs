@@ -59,14 +59,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::admin,
         ));
+    // Its tokens are checked by the handler itself.
     let invoke = Router::new()
         .route("/api/{path}", any(invoke::invoke))
         .route("/api/{path}/", any(invoke::invoke))
-        .route("/api/{path}/{*rest}", any(invoke::invoke))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::invoke,
-        ));
+        .route("/api/{path}/{*rest}", any(invoke::invoke));
     Router::new()
         .merge(admin)
         .merge(invoke)

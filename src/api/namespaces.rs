@@ -33,14 +33,16 @@ fn gateway_admin(scope: &Scope) -> Result<(), ApiError> {
 }
 
 /// Creates a namespace; its tokens are shown in this answer only.
-#[utoipa::path(post, path = "/namespaces",
-    request_body(content = Object, description = "{\"name\": \"<DNS label>\", \"quota\": {\"max_callbacks\", \"max_instances\", \"max_memory_mb\"}} (quota fields optional; absent: unlimited)"),
+#[utoipa::path(post, path = "/namespaces", operation_id = "create_namespace",
+    request_body(content = super::openapi::NewNamespace, description = "the namespace's name and, optionally, its quota"),
     responses(
         (status = 201, body = NamespaceCreated, description = "created, with its tokens (shown once)"),
-        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: not a JSON object"),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: the body is not JSON, not an object, or not sent as application/json"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED: not the gateway's admin token"),
         (status = 409, body = ErrorEnvelope, description = "NAMESPACE_EXISTS"),
+        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
         (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED: name or quota"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
     ),
     tag = "namespaces")]
 pub async fn create(
@@ -54,9 +56,9 @@ pub async fn create(
 }
 
 /// Every namespace with its usage and quota.
-#[utoipa::path(get, path = "/namespaces",
+#[utoipa::path(method(get, head), path = "/namespaces", operation_id = "list_namespaces",
     responses(
-        (status = 200, body = NamespaceList, description = "every namespace"),
+        (status = 200, body = NamespaceList, description = "every namespace with its quota and usage"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED: not the gateway's admin token"),
     ),
     tag = "namespaces")]
@@ -71,11 +73,11 @@ pub async fn list(
 }
 
 /// One namespace: its usage against its quota. A namespace's admin token reads its own.
-#[utoipa::path(get, path = "/namespaces/{name}", params(("name" = String, Path)),
+#[utoipa::path(method(get, head), path = "/namespaces/{name}", operation_id = "get_namespace",
+    params(("name" = String, Path, description = "the namespace")),
     responses(
-        (status = 200, body = NamespaceView, description = "the namespace"),
-        (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED"),
-        (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND"),
+        (status = 200, body = NamespaceView, description = "the namespace, its usage against its quota"),
+        (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND (also another than a namespace token's own)"),
     ),
     tag = "namespaces")]
 pub async fn get(
@@ -91,15 +93,18 @@ pub async fn get(
 
 /// Changes the quota, as a JSON merge patch of `quota` (a limit set to `null` is lifted); no
 /// limit may fall below what is in use.
-#[utoipa::path(patch, path = "/namespaces/{name}", params(("name" = String, Path)),
-    request_body(content = Object, description = "{\"quota\": {\"max_instances\": 10, \"max_memory_mb\": null}}: given limits are set, null lifts one, absent ones stay"),
+#[utoipa::path(patch, path = "/namespaces/{name}", operation_id = "patch_namespace",
+    params(("name" = String, Path, description = "the namespace")),
+    request_body(content = super::openapi::QuotaPatch, description = "the quota's changes"),
     responses(
         (status = 200, body = NamespaceView, description = "the namespace with its new quota"),
-        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: not a JSON object"),
+        (status = 400, body = ErrorEnvelope, description = "INVALID_REQUEST: the body is not JSON, not an object, or not sent as application/json"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED: not the gateway's admin token"),
         (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND"),
         (status = 409, body = ErrorEnvelope, description = "NAMESPACE_EXISTS: a limit below what is in use (details.quota names it), or the default namespace, which has no quota"),
+        (status = 413, body = ErrorEnvelope, description = "PAYLOAD_TOO_LARGE"),
         (status = 422, body = ErrorEnvelope, description = "VALIDATION_FAILED"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
     ),
     tag = "namespaces")]
 pub async fn patch(
@@ -113,12 +118,14 @@ pub async fn patch(
 }
 
 /// New tokens; the old ones stop working at once.
-#[utoipa::path(post, path = "/namespaces/{name}/tokens", params(("name" = String, Path)),
+#[utoipa::path(post, path = "/namespaces/{name}/tokens", operation_id = "rotate_tokens",
+    params(("name" = String, Path, description = "the namespace")),
     responses(
         (status = 200, body = NamespaceCreated, description = "the namespace with its new tokens (shown once)"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED: not the gateway's admin token"),
         (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND (also while it is being deleted)"),
         (status = 409, body = ErrorEnvelope, description = "NAMESPACE_EXISTS: the default namespace has no tokens"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
     ),
     tag = "namespaces")]
 pub async fn rotate(
@@ -132,12 +139,15 @@ pub async fn rotate(
 
 /// Deletes the namespace with every callback (as `DELETE /callbacks/<path>`) and async
 /// invocation it owns; answers when nothing of it is left.
-#[utoipa::path(delete, path = "/namespaces/{name}", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/namespaces/{name}", operation_id = "delete_namespace",
+    params(("name" = String, Path, description = "the namespace")),
     responses(
         (status = 204, description = "deleted, with everything it owned"),
         (status = 401, body = ErrorEnvelope, description = "UNAUTHORIZED: not the gateway's admin token"),
         (status = 404, body = ErrorEnvelope, description = "NAMESPACE_NOT_FOUND"),
         (status = 409, body = ErrorEnvelope, description = "NAMESPACE_EXISTS: the default namespace cannot be deleted; DEPLOY_IN_PROGRESS"),
+        (status = 500, body = ErrorEnvelope, description = "INTERNAL_ERROR"),
+        (status = 502, body = ErrorEnvelope, description = "BACKEND_FORBIDDEN: the delete stopped half-way and resumes when asked again or at the next start"),
         (status = 503, body = ErrorEnvelope, description = "BACKEND_UNAVAILABLE: the delete stopped half-way and resumes when asked again or at the next start"),
     ),
     tag = "namespaces")]

@@ -35,7 +35,8 @@ pub struct Readiness {
 }
 
 /// The process serves.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = Health, description = "the process serves")), tag = "operations")]
+#[utoipa::path(method(get, head), path = "/health", operation_id = "health",
+    responses((status = 200, body = super::openapi::Health, description = "the process serves")), tag = "operations")]
 pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -44,8 +45,11 @@ pub async fn health() -> Json<Health> {
 }
 
 /// The database and every configured backend answer.
-#[utoipa::path(get, path = "/ready",
-    responses((status = 200, body = Readiness, description = "every check passed"), (status = 503, body = Readiness, description = "a check failed")), tag = "operations")]
+#[utoipa::path(method(get, head), path = "/ready", operation_id = "ready",
+    responses(
+        (status = 200, body = super::openapi::Readiness, description = "the database and every configured backend answer"),
+        (status = 503, body = super::openapi::Readiness, description = "a check failed")),
+    tag = "operations")]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let backends = app.backends.all();
     let pings = futures::future::join_all(backends.iter().map(|(_, e)| e.ping()));
@@ -81,15 +85,15 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
 }
 
 /// This API as an OpenAPI 3 document.
-#[utoipa::path(get, path = "/openapi.json",
+#[utoipa::path(method(get, head), path = "/openapi.json", operation_id = "openapi",
     responses((status = 200, body = Object, description = "this document")), tag = "operations")]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(super::openapi::ApiDoc::openapi())
 }
 
 /// Prometheus text exposition of the gateway's metrics.
-#[utoipa::path(get, path = "/metrics",
-    responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format")), tag = "operations")]
+#[utoipa::path(method(get, head), path = "/metrics", operation_id = "metrics",
+    responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format, version 0.0.4")), tag = "operations")]
 pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
     app.metrics.set_namespaces(&app.namespaces.gauges());
     (

@@ -61,7 +61,7 @@ pub struct LastError {
     pub message: String,
     /// What is known of it: an instance's `exit_code` and the tail of its output (`log`), …
     #[serde(default = "empty_details")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = true)]
     pub details: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -147,7 +147,7 @@ pub fn looks_secret(name: &str) -> bool {
     WORDS.iter().any(|w| n.contains(w)) || n.ends_with("KEY")
 }
 
-/// The callback resource of the API (SPEC 2.2).
+/// The callback resource of the API.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CallbackView {
     pub path: String,
@@ -156,6 +156,8 @@ pub struct CallbackView {
     pub mode: Mode,
     pub revision: u64,
     pub state: CallbackState,
+    /// The revision's image; `null` before one was built.
+    #[schema(required = true)]
     pub image: Option<String>,
     pub code_sha256: String,
     pub handler: String,
@@ -171,6 +173,8 @@ pub struct CallbackView {
     /// The namespace that owns it.
     pub namespace: String,
     pub instances: Vec<InstanceView>,
+    /// The latest failure, until the next successful deploy; `null` when none.
+    #[schema(required = true)]
     pub last_error: Option<LastError>,
     pub url: String,
     pub created_at: DateTime<Utc>,

@@ -43,7 +43,30 @@ impl InvocationStatus {
 pub struct StoredBody {
     pub body: String,
     /// `utf8` or `base64`.
+    #[schema(value_type = BodyEncoding)]
     pub body_encoding: String,
+}
+
+/// How a stored body is written (the values of [`StoredBody::body_encoding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// UTF-8 text, as is.
+    Utf8,
+    /// Anything else, base64 (standard alphabet, padded).
+    Base64,
+}
+
+/// Why an invocation failed, shaped like the error envelope's `error`: a gateway error code
+/// (or the runtime's `FUNCTION_ERROR`), a message, and `details`, always present.
+#[derive(Debug, Clone, PartialEq, ToSchema)]
+pub struct InvocationFailure {
+    #[schema(required = false)]
+    pub code: String,
+    #[schema(required = false)]
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
 }
 
 impl StoredBody {
@@ -102,16 +125,20 @@ pub struct Invocation {
     pub id: String,
     pub path: String,
     pub status: InvocationStatus,
+    /// The function's response once it answered (the invocation `succeeded`).
+    #[schema(required = true)]
     pub response: Option<StoredResponse>,
-    /// Shaped like the error envelope's `error` (code, message, details).
-    #[schema(value_type = Option<Object>)]
+    /// Why it `failed`, shaped like the error envelope's `error` (code, message, details).
+    #[schema(value_type = Option<InvocationFailure>, required = true)]
     pub error: Option<Value>,
     /// How many times it was started (2 when a gateway restart interrupted the first run).
     pub attempts: u32,
     /// Whether a gateway restart interrupted it and it ran again.
     pub retried: bool,
     pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

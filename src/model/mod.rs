@@ -1,6 +1,7 @@
 //! The gateway's vocabulary: callbacks, their definitions and the contract's error codes.
 
 mod callback;
+pub mod deploy_rules;
 mod error_code;
 mod invocation;
 mod namespace;
@@ -11,7 +12,10 @@ pub use callback::{
     CallbackRecord, CallbackState, CallbackView, InstanceState, InstanceView, LastError, Revision,
 };
 pub use error_code::ErrorCode;
-pub use invocation::{Invocation, InvocationStatus, StoredBody, StoredRequest, StoredResponse};
+pub use invocation::{
+    BodyEncoding, Invocation, InvocationFailure, InvocationStatus, StoredBody, StoredRequest,
+    StoredResponse,
+};
 pub use namespace::{
     DEFAULT_NAMESPACE, MAX_QUOTA, NAME_RULE, NamespaceBodyError, NamespaceCreated, NamespaceTokens,
     NamespaceView, NewNamespace, Quota, QuotaExceeded, QuotaField, Scope, Usage, fits,

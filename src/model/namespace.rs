@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::spec::FieldErrors;
+use super::spec::{FieldErrors, whole_number};
 
 /// The namespace every callback belongs to unless its deploy names another. It always
 /// exists, has no tokens and no quota.
@@ -19,7 +19,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 pub const MAX_QUOTA: u64 = i32::MAX as u64;
 
 static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$").unwrap_or_else(|e| panic!("static regex: {e}"))
+    Regex::new(super::deploy_rules::DNS_LABEL).unwrap_or_else(|e| panic!("static regex: {e}"))
 });
 
 /// Whether `name` is a valid namespace name (a DNS label, like a callback's path).
@@ -30,21 +30,21 @@ pub fn valid_namespace_name(name: &str) -> bool {
 /// Why a namespace name is refused, for `details.fields`.
 pub const NAME_RULE: &str = "must be a DNS label: lower-case letters, digits and '-', starting with a letter, at most 63 characters";
 
-/// What a namespace may use at most; `None` is unlimited.
+/// What a namespace may use at most; a limit that is absent is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Quota {
     /// Callbacks it may own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 2147483647)]
+    #[schema(minimum = 0, maximum = 2147483647, nullable = false)]
     pub max_callbacks: Option<u64>,
     /// Instances (containers, pods, running jobs) of its callbacks at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 2147483647)]
+    #[schema(minimum = 0, maximum = 2147483647, nullable = false)]
     pub max_instances: Option<u64>,
     /// Memory of those instances together, in MB; also bounds one revision's
     /// `max_instances × memory_mb` at deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 2147483647)]
+    #[schema(minimum = 0, maximum = 2147483647, nullable = false)]
     pub max_memory_mb: Option<u64>,
 }
 
@@ -290,7 +290,7 @@ fn apply_quota(quota: &mut Quota, given: &Map<String, Value>, errors: &mut Field
         match given.get(field.as_str()) {
             None => {}
             Some(Value::Null) => *field.slot(quota) = None,
-            Some(v) => match v.as_u64() {
+            Some(v) => match whole_number(v) {
                 Some(n) if n <= MAX_QUOTA => *field.slot(quota) = Some(n),
                 _ if v.is_number() => {
                     fail::<()>(
@@ -382,6 +382,8 @@ mod tests {
         assert_eq!(q.max_callbacks, Some(7));
         assert_eq!(q.max_instances, None);
         assert_eq!(q.max_memory_mb, Some(1024));
+        let whole = patch_quota(&current, &json!({"quota": {"max_callbacks": 3.0}}));
+        assert_eq!(whole.expect("3.0 is a whole number").max_callbacks, Some(3));
         let f = fields(patch_quota(
             &current,
             &json!({"quota": {"max_callbacks": 1.5}}),

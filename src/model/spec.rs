@@ -9,6 +9,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::deploy_rules::{
+    CODE_MODULE, CONCURRENCY, CPU, DEFAULT_HANDLER, DNS_LABEL, ENV_NAME, FIELDS, HANDLER,
+    IDLE_TIMEOUT_S, IntRule, KEEP_PAUSED_S, MAX_FILE_NAME_CHARS, MAX_FILES, MAX_INSTANCES,
+    MEMORY_MB, MIN_INSTANCES, RESERVED_ENV_PREFIX, TIMEOUT_MS,
+};
 use super::namespace::{DEFAULT_NAMESPACE, NAME_RULE, valid_namespace_name};
 use super::runtime::{Backend, Mode, Runtime};
 
@@ -18,17 +23,13 @@ pub type Files = BTreeMap<String, String>;
 /// Field path → reason, as returned in `details.fields`.
 pub type FieldErrors = BTreeMap<String, String>;
 
-static PATH_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"));
-static HANDLER_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"));
-static ENV_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
+static PATH_RE: LazyLock<Regex> = LazyLock::new(|| re(DNS_LABEL));
+static HANDLER_RE: LazyLock<Regex> = LazyLock::new(|| re(HANDLER));
+static ENV_RE: LazyLock<Regex> = LazyLock::new(|| re(ENV_NAME));
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("static regex {pattern}: {e}"))
 }
-
-/// Most files a deploy may carry.
-pub const MAX_FILES: usize = 64;
 
 /// A validated deploy definition, with every default applied. Two specs are equal exactly when a
 /// redeploy would change nothing.
@@ -63,11 +64,8 @@ fn default_namespace() -> String {
     DEFAULT_NAMESPACE.to_owned()
 }
 
-/// The default of `keep_paused_s`.
-pub const DEFAULT_KEEP_PAUSED_S: u64 = 600;
-
 fn default_keep_paused_s() -> u64 {
-    DEFAULT_KEEP_PAUSED_S
+    KEEP_PAUSED_S.default.unwrap_or_default()
 }
 
 impl CallbackSpec {
@@ -117,27 +115,6 @@ pub enum SpecError {
     Fields(FieldErrors),
 }
 
-const KNOWN_FIELDS: &[&str] = &[
-    "path",
-    "runtime",
-    "code",
-    "files",
-    "handler",
-    "backend",
-    "mode",
-    "env",
-    "memory_mb",
-    "cpu",
-    "timeout_ms",
-    "concurrency",
-    "min_instances",
-    "max_instances",
-    "idle_timeout_s",
-    "keep_paused_s",
-    "namespace",
-    "action",
-];
-
 /// Parses and validates a deploy body.
 pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction, SpecError> {
     let obj = body.as_object().ok_or(SpecError::NotAnObject)?;
@@ -146,7 +123,7 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
         errors: FieldErrors::new(),
     };
     for key in obj.keys() {
-        if !KNOWN_FIELDS.contains(&key.as_str()) {
+        if !FIELDS.contains(&key.as_str()) {
             r.fail::<()>(key, "unknown field");
         }
     }
@@ -170,7 +147,7 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
         Runtime::parse(&s).or_else(|| r.fail("runtime", "must be one of: python, node"))
     });
     let files = r.files(runtime, defaults.max_code_bytes);
-    let handler = r.string("handler", Some("handler.handle"));
+    let handler = r.string("handler", Some(DEFAULT_HANDLER));
     if let Some(h) = &handler
         && !HANDLER_RE.is_match(h)
     {
@@ -187,17 +164,20 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
         .choice("mode", defaults.mode.as_str(), &["service", "job"])
         .and_then(|s| Mode::parse(&s));
     let env = r.env();
-    let memory_mb = r.int("memory_mb", 256, 16, 16384);
-    let cpu = r.float("cpu", 1.0, 0.05, 16.0);
-    let timeout_ms = r.int("timeout_ms", 30_000, 1, 900_000);
-    let concurrency = r.int(
-        "concurrency",
-        runtime.map_or(8, |rt| u64::from(rt.default_concurrency())),
-        1,
-        1000,
+    let memory_mb = r.setting(MEMORY_MB, None);
+    let cpu = r.float(CPU.field, CPU.default, CPU.min, CPU.max);
+    let timeout_ms = r.setting(TIMEOUT_MS, None);
+    let concurrency = r.setting(
+        CONCURRENCY,
+        Some(
+            runtime
+                .unwrap_or(Runtime::Python)
+                .default_concurrency()
+                .into(),
+        ),
     );
-    let max_instances = r.int("max_instances", 4, 1, 100);
-    let min_instances = r.int("min_instances", 0, 0, 100);
+    let max_instances = r.setting(MAX_INSTANCES, None);
+    let min_instances = r.setting(MIN_INSTANCES, None);
     if let (Some(min), Some(max)) = (min_instances, max_instances)
         && min > max
     {
@@ -206,8 +186,8 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
             &format!("must not exceed max_instances ({max})"),
         );
     }
-    let idle_timeout_s = r.int("idle_timeout_s", 300, 1, 86_400);
-    let keep_paused_s = r.int("keep_paused_s", DEFAULT_KEEP_PAUSED_S, 0, 86_400);
+    let idle_timeout_s = r.setting(IDLE_TIMEOUT_S, None);
+    let keep_paused_s = r.setting(KEEP_PAUSED_S, None);
     if let (Some(files), Some(handler), Some(runtime)) = (&files, &handler, runtime) {
         check_handler_file(&mut r, files, handler, runtime);
     }
@@ -274,6 +254,16 @@ pub fn parse_deploy(body: &Value, defaults: SpecDefaults) -> Result<DeployAction
     }
 }
 
+/// A non-negative whole number as JSON Schema's `integer` reads one: `5` and `5.0` alike
+/// (values past `u64::MAX` become `u64::MAX`, out of every range).
+pub(super) fn whole_number(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as u64)
+    })
+}
+
 /// Values were range-checked against bounds far below `u32::MAX`.
 fn narrow(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
@@ -328,12 +318,18 @@ impl Reader<'_> {
         }
     }
 
+    /// An integer setting; `default` stands in for a rule whose default depends on others.
+    fn setting(&mut self, rule: IntRule, default: Option<u64>) -> Option<u64> {
+        let default = rule.default.or(default).unwrap_or(rule.min);
+        self.int(rule.field, default, rule.min, rule.max)
+    }
+
     fn int(&mut self, field: &str, default: u64, min: u64, max: u64) -> Option<u64> {
         let v = match self.present(field) {
             None => return Some(default),
             Some(v) => v,
         };
-        match v.as_u64() {
+        match whole_number(v) {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ if v.is_number() => self.fail(field, &format!("must be an integer in {min}..={max}")),
             _ => self.fail(field, "must be an integer"),
@@ -361,7 +357,7 @@ impl Reader<'_> {
             let field = format!("env.{name}");
             let reason = if !ENV_RE.is_match(name) {
                 Some("name must match ^[A-Za-z_][A-Za-z0-9_]*$")
-            } else if name.starts_with("FAAS_") {
+            } else if name.starts_with(RESERVED_ENV_PREFIX) {
                 Some("names starting with FAAS_ are reserved for the gateway")
             } else if !value.is_string() {
                 Some("must be a string")
@@ -393,7 +389,7 @@ impl Reader<'_> {
                     return self.fail("code", &format!("is over the {max_bytes}-byte limit"));
                 }
                 let ext = runtime.map_or("py", Runtime::extension);
-                Some(Files::from([(format!("handler.{ext}"), code)]))
+                Some(Files::from([(format!("{CODE_MODULE}.{ext}"), code)]))
             }
             (Some(_), None) => self.fail("code", "must be a string"),
             (None, Some(Value::Object(map))) => self.file_map(&map, max_bytes),
@@ -438,7 +434,8 @@ impl Reader<'_> {
 
 /// A deployed file name must stay inside the function's folder.
 fn check_file_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 255 {
+    // Characters, not bytes: the unit JSON Schema's `maxLength` counts in.
+    if name.is_empty() || name.chars().count() > MAX_FILE_NAME_CHARS {
         return Err("file name must be 1 to 255 characters");
     }
     if name.starts_with('/') || name.contains('\\') || name.contains('\0') {

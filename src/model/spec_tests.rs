@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::model::deploy_rules::FILE_NAME;
 
 const DEFAULTS: SpecDefaults = SpecDefaults {
     backend: Backend::Docker,
@@ -177,4 +178,61 @@ fn dns_label_paths_are_accepted_up_to_63_characters() {
         field_errors(json!({"path": "ends-", "runtime": "python", "code": "x"}))
             .contains_key("path")
     );
+}
+
+#[test]
+fn whole_numbers_count_as_integers_whatever_their_spelling() {
+    // JSON Schema's `integer` takes 128.0 as 128; so does the parser.
+    let spec = deploy(json!({"path": "a", "runtime": "python", "code": "x", "memory_mb": 128.0}));
+    assert_eq!(spec.memory_mb, 128);
+    let wrong = field_errors(json!({
+        "path": "a", "runtime": "python", "code": "x", "memory_mb": 128.5, "max_instances": -1.0
+    }));
+    assert!(wrong.contains_key("memory_mb"), "{wrong:?}");
+    assert!(wrong.contains_key("max_instances"), "{wrong:?}");
+}
+
+#[test]
+fn file_names_are_measured_in_characters() {
+    let files = |name: String| {
+        json!({"path": "a", "runtime": "python", "handler": "handler.handle",
+        "files": {"handler.py": "x", name: "y"}})
+    };
+    // 255 two-byte characters are 510 bytes and still a valid name.
+    let spec = deploy(files("é".repeat(255)));
+    assert_eq!(spec.files.len(), 2);
+    assert!(
+        field_errors(files("é".repeat(256))).contains_key(&format!("files.{}", "é".repeat(256)))
+    );
+}
+
+#[test]
+fn the_file_name_pattern_accepts_exactly_the_names_the_parser_accepts() {
+    let pattern = Regex::new(FILE_NAME).expect("the pattern compiles");
+    for name in [
+        "handler.py",
+        "pkg/mod.py",
+        ".env",
+        "..x",
+        "...",
+        "a/.b/..c/d",
+        "spaces are fine.txt",
+        "é/ü",
+        "",
+        "/abs",
+        "a//b",
+        "a/",
+        ".",
+        "..",
+        "a/./b",
+        "a/../b",
+        "back\\slash",
+        "nul\0byte",
+    ] {
+        assert_eq!(
+            pattern.is_match(name),
+            check_file_name(name).is_ok(),
+            "{name:?}"
+        );
+    }
 }

@@ -177,7 +177,7 @@ impl Proxy {
                 return Err(InvokeError::TooLarge(self.max_body_bytes));
             }
             Ok(Err(e)) => {
-                tracing::warn!(callback.path = %path, instance.id = %lease.instance_id(), error = %e, "forwarding failed");
+                tracing::warn!(request_id = %meta.request_id, callback.path = %path, instance.id = %lease.instance_id(), error = %e, "forwarding failed");
                 return Err(self.instance_failed(&pool, &lease).await);
             }
             Err(_) => {

@@ -9,7 +9,9 @@ use serde_json::json;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, assert_error, docker_available, parse, python, unique, with};
+use crate::helpers::{
+    TestApp, assert_error, docker_available, docker_required, parse, python, unique, with,
+};
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
@@ -49,7 +51,16 @@ fn socket(dir: &tempfile::TempDir) -> PathBuf {
 
 #[tokio::test]
 async fn calls_answer_backend_unavailable_while_the_daemon_is_gone_and_serve_once_it_returns() {
-    if !docker_available() || !Path::new(DOCKER_SOCKET).exists() {
+    if !docker_available() {
+        return;
+    }
+    if !Path::new(DOCKER_SOCKET).exists() {
+        // The relay stands between the gateway and the daemon's local socket.
+        assert!(
+            !docker_required(),
+            "this test needs the daemon on {DOCKER_SOCKET}"
+        );
+        eprintln!("SKIPPED: the daemon is not on {DOCKER_SOCKET}");
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use faas_gateway::app::App;
 use faas_gateway::config::{Config, Flags};
+pub use faas_gateway::testing::{docker_available, docker_required};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -57,23 +58,6 @@ pub fn base_image_env() -> [(&'static str, String); 2] {
         ("FAAS_PYTHON_BASE_IMAGE", images.python.clone()),
         ("FAAS_NODE_BASE_IMAGE", images.node.clone()),
     ]
-}
-
-/// Whether a Docker daemon answers. In CI its absence is a failure; elsewhere the Docker
-/// tests skip, loudly.
-pub fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs a Docker daemon and `docker info` fails"
-        );
-        eprintln!("SKIPPED: no Docker daemon answers `docker info`; this test needs one");
-    }
-    ok
 }
 
 /// A unique callback path, so parallel tests never share containers or images.

@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+pub use faas_gateway::testing::docker_available;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_faas-gateway");
 
@@ -36,23 +38,6 @@ fn base_images() -> &'static [(&'static str, String); 2] {
         };
         [(PY, find(PY)), (NODE, find(NODE))]
     })
-}
-
-/// Whether a Docker daemon answers. In CI its absence is a failure; elsewhere the Docker
-/// tests skip, loudly.
-pub fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs a Docker daemon and `docker info` fails"
-        );
-        eprintln!("SKIPPED: no Docker daemon answers `docker info`; this test needs one");
-    }
-    ok
 }
 
 /// A unique name, so parallel tests never share callbacks, containers or images.

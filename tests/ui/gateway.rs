@@ -43,23 +43,6 @@ fn base_images() -> &'static (String, String) {
     })
 }
 
-/// Whether a Docker daemon answers. In CI its absence is a failure; elsewhere the test skips,
-/// loudly.
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs a Docker daemon and `docker info` fails"
-        );
-        eprintln!("SKIPPED: no Docker daemon answers `docker info`; this test needs one");
-    }
-    ok
-}
-
 /// A unique callback path, so parallel tests never share containers or images.
 pub fn unique(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -82,7 +65,7 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway, with `admin_token` if given, or `None` (after saying so) without Docker.
     pub async fn spawn(admin_token: Option<&str>) -> Option<Gateway> {
-        if !docker_available() {
+        if !faas_gateway::testing::docker_available() {
             return None;
         }
         let (python, node) = base_images();

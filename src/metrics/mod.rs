@@ -2,6 +2,9 @@
 //! read lock per label set, so the hot path never serialises requests; gauges of instances and
 //! queues are read from the pools when `/metrics` is scraped.
 
+mod handles;
+
+use handles::Handles;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -99,6 +102,11 @@ pub struct Metrics {
     http_requests: Family<RouteStatus, Counter>,
     namespace_usage: Family<NamespaceResource, Gauge>,
     namespace_quota: Family<NamespaceResource, Gauge>,
+    // Handles into the families above for the per-request calls (never cleared: neither are
+    // those families).
+    hot_invocations: Handles<Counter>,
+    hot_durations: Handles<Histogram>,
+    hot_requests: Handles<Counter>,
 }
 
 impl Default for Metrics {
@@ -119,6 +127,9 @@ impl Default for Metrics {
             http_requests: Family::default(),
             namespace_usage: Family::default(),
             namespace_quota: Family::default(),
+            hot_invocations: Handles::default(),
+            hot_durations: Handles::default(),
+            hot_requests: Handles::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -190,16 +201,24 @@ impl Default for Metrics {
 impl Metrics {
     /// One finished call: its status, duration, and the gateway's error code if it made one.
     pub fn invocation(&self, path: &str, status: u16, seconds: f64, code: Option<&str>) {
-        let p = PathLabel {
-            path: path.to_owned(),
-        };
-        self.invocations
-            .get_or_create(&PathStatus {
-                path: path.to_owned(),
-                status,
+        self.hot_invocations
+            .get(path, status, || {
+                self.invocations
+                    .get_or_create(&PathStatus {
+                        path: path.to_owned(),
+                        status,
+                    })
+                    .clone()
             })
             .inc();
-        self.invocation_duration.get_or_create(&p).observe(seconds);
+        self.hot_durations
+            .get(path, 0, || {
+                let p = PathLabel {
+                    path: path.to_owned(),
+                };
+                self.invocation_duration.get_or_create(&p).clone()
+            })
+            .observe(seconds);
         if let Some(code) = code {
             self.invocation_errors
                 .get_or_create(&PathCode {
@@ -257,10 +276,14 @@ impl Metrics {
 
     /// One HTTP request on `route` (the route's template, not the raw path).
     pub fn http_request(&self, route: &str, status: u16) {
-        self.http_requests
-            .get_or_create(&RouteStatus {
-                route: route.to_owned(),
-                status,
+        self.hot_requests
+            .get(route, status, || {
+                self.http_requests
+                    .get_or_create(&RouteStatus {
+                        route: route.to_owned(),
+                        status,
+                    })
+                    .clone()
             })
             .inc();
     }
