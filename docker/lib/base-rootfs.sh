@@ -142,12 +142,21 @@ ensure_debootstrap() {
     command -v debootstrap >/dev/null 2>&1 && return 0
     [[ $EUID -eq 0 ]] || die "debootstrap is not installed and we are not root to install it"
     command -v apt-get >/dev/null 2>&1 || die "debootstrap is not installed and apt-get is not available"
-    log "installing debootstrap with apt-get"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2 ||
-            die "could not install debootstrap with apt-get"
+    # Runtimes build in parallel: one of them installs it while the others wait, and apt-get
+    # itself waits for a dpkg lock another apt-get holds rather than failing at once.
+    local fd apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+    mkdir -p "$CACHE_DIR"
+    exec {fd}>"$CACHE_DIR/debootstrap-install.lock"
+    flock "$fd"
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        log "installing debootstrap with apt-get"
+        if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >&2; then
+            DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >&2 || true
+            DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >&2 ||
+                die "could not install debootstrap with apt-get"
+        fi
     fi
+    exec {fd}>&-
     command -v debootstrap >/dev/null 2>&1 || die "debootstrap still not found after installing it"
 }
 
