@@ -259,6 +259,12 @@ impl App {
                 .await;
         });
         let router = crate::api::router(state);
+        // No Nagle delay: a streamed response goes out as its head, then its body.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

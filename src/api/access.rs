@@ -5,7 +5,7 @@
 //! Management requests run inside a `request` span (request id, callback path), so what a
 //! deploy logs names the request. Calls on `/api/*`, the hot path, have no span (creating,
 //! entering and closing one costs more than the rest of the log line): their line carries the
-//! request id itself, as do the few warnings the proxy writes.
+//! request id and the callback's path itself, as do the few warnings the proxy writes.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
@@ -51,6 +51,7 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
     span.in_scope(|| {
         tracing::info!(
             request_id = call.then_some(id.as_str()),
+            callback.path = call.then(|| callback_of(uri.path())),
             method = %method,
             path = uri.path(),
             status,
@@ -66,4 +67,20 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// The callback a `/api/<path>[/<rest>]` call names.
+fn callback_of(uri_path: &str) -> &str {
+    let rest = uri_path.strip_prefix("/api/").unwrap_or_default();
+    rest.split('/').next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_callback_is_the_first_segment_after_api() {
+        assert_eq!(super::callback_of("/api/hello"), "hello");
+        assert_eq!(super::callback_of("/api/hello/a/b"), "hello");
+        assert_eq!(super::callback_of("/api/"), "");
+    }
 }

@@ -126,7 +126,8 @@ impl Proxy {
     ) -> Result<Response<Body>, InvokeError> {
         let arrival = Instant::now();
         let mut revision = self.route(path)?;
-        if let Some(len) = content_length(&req)
+        let declared_length = content_length(&req);
+        if let Some(len) = declared_length
             && len > self.max_body_bytes
         {
             return Err(InvokeError::TooLarge(self.max_body_bytes));
@@ -163,16 +164,22 @@ impl Proxy {
                 deadline_ms,
             },
         );
-        let tripped = Arc::new(AtomicBool::new(false));
-        let body = Body::new(body::Capped::new(
-            body,
-            self.max_body_bytes,
-            Arc::clone(&tripped),
-        ));
+        // A body of a declared length was checked above, and the server ends it at that
+        // length; only a chunked one is counted as it streams.
+        let capped = declared_length.is_none() && !http_body::Body::is_end_stream(&body);
+        let tripped = capped.then(|| Arc::new(AtomicBool::new(false)));
+        let body = match &tripped {
+            Some(tripped) => Body::new(body::Capped::new(
+                body,
+                self.max_body_bytes,
+                Arc::clone(tripped),
+            )),
+            None => body,
+        };
         let sent = self.client.request(Request::from_parts(parts, body));
         let resp = match tokio::time::timeout_at(deadline, sent).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) if tripped.load(Ordering::Acquire) => {
+            Ok(Err(e)) if tripped.as_ref().is_some_and(|t| t.load(Ordering::Acquire)) => {
                 tracing::debug!(error = %e, "request body over the limit");
                 return Err(InvokeError::TooLarge(self.max_body_bytes));
             }

@@ -6,7 +6,9 @@ p50 and p99 of each, the ratios to direct and to nginx, and what each proxy adds
 Environment: FAAS_BASE_URL (or FAAS_URL) the gateway (default http://127.0.0.1:8000; its
 Docker backend must reach instances on their network address), FAAS_NETWORK (default
 faas-functions), DURATION seconds per run (default 8), ROUNDS (default 3; the median run
-counts), CONNECTIONS (default "32 1")."""
+counts), CONNECTIONS (default "32 1"), BASELINE_URL (optional: a second gateway, for example
+an older build on the same Docker, measured in the same rounds as "baseline" with its own
+copy of the function)."""
 
 import argparse
 import os
@@ -81,16 +83,22 @@ def main():
     network = os.environ.get("FAAS_NETWORK", "faas-functions")
     gw = Gateway(gateway_url())
     path = unique("bench-echo")
-    gw.deploy({"path": path, "runtime": "node", "code": ECHO_JS, "min_instances": 1,
-               "max_instances": 1, "concurrency": 256, "timeout_ms": 30000})
+    body = {"path": path, "runtime": "node", "code": ECHO_JS, "min_instances": 1,
+            "max_instances": 1, "concurrency": 256, "timeout_ms": 30000}
+    gw.deploy(body)
+    baseline = Gateway(os.environ["BASELINE_URL"]) if os.environ.get("BASELINE_URL") else None
     nginx = None
     try:
+        if baseline:
+            baseline.deploy(body)
         cb = gw.callback(path)
         cid = cb["instances"][0]["id"]
         host, port = address_of(Docker(), cid, network)
         nginx, nginx_url = start_nginx(host, port)
         urls = {"direct": f"http://{host}:{port}/x", "nginx": nginx_url,
                 "gateway": f"{gw.base.scheme}://{gw.base.netloc}/api/{path}/x"}
+        if baseline:
+            urls["baseline"] = f"{baseline.base.scheme}://{baseline.base.netloc}/api/{path}/x"
         for url in urls.values():
             wrk(url, 4, 1)  # warm-up: connections, JIT, pools
         results = {}
@@ -109,6 +117,8 @@ def main():
         if nginx:
             nginx.terminate()
         gw.delete(path)
+        if baseline:
+            baseline.delete(path)
 
 
 def report(results, duration, rounds):
@@ -116,7 +126,9 @@ def report(results, duration, rounds):
     print(f"{'conns':>5} | {'target':<8} | {'req/s':>8} | {'x direct':>8} | {'x nginx':>7} | {'p50 µs':>8} | {'p99 µs':>8} | {'+p50 µs':>7}")
     for c, r in results.items():
         d, n = r["direct"], r["nginx"]
-        for target in ("direct", "nginx", "gateway"):
+        for target in ("direct", "nginx", "gateway", "baseline"):
+            if target not in r:
+                continue
             x = r[target]
             print(f"{c:>5} | {target:<8} | {x['rps']:>8.0f} | {x['rps'] / d['rps']:>8.2f} | "
                   f"{x['rps'] / n['rps']:>7.2f} | {x['p50']:>8.0f} | {x['p99']:>8.0f} | "
