@@ -144,16 +144,18 @@ ensure_debootstrap() {
     command -v apt-get >/dev/null 2>&1 || die "debootstrap is not installed and apt-get is not available"
     # Runtimes build in parallel: one of them installs it while the others wait, and apt-get
     # itself waits for a dpkg lock another apt-get holds rather than failing at once.
-    local fd apt=(apt-get -q -o DPkg::Lock::Timeout=300)
-    mkdir -p "$CACHE_DIR"
+    local fd apt=(apt-get -q -o DPkg::Lock::Timeout=300) apt_log=$CACHE_DIR/logs/apt-debootstrap.log
+    mkdir -p "$CACHE_DIR/logs"
     exec {fd}>"$CACHE_DIR/debootstrap-install.lock"
     flock "$fd"
     if ! command -v debootstrap >/dev/null 2>&1; then
-        log "installing debootstrap with apt-get"
-        if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >&2; then
-            DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >&2 || true
-            DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >&2 ||
+        log "installing debootstrap with apt-get (log: $apt_log)"
+        if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >>"$apt_log" 2>&1; then
+            DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >>"$apt_log" 2>&1 || true
+            if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y debootstrap >>"$apt_log" 2>&1; then
+                tail -n 20 "$apt_log" >&2
                 die "could not install debootstrap with apt-get"
+            fi
         fi
     fi
     exec {fd}>&-
