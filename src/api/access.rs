@@ -50,8 +50,8 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
     let facts = facts.as_ref();
     span.in_scope(|| {
         tracing::info!(
-            request_id = call.then_some(id.as_str()),
-            callback.path = call.then(|| callback_of(uri.path())),
+            request_id = call.then_some(&*id),
+            callback.path = call.then(|| super::invoke::callback_of(uri.path())),
             method = %method,
             path = uri.path(),
             status,
@@ -63,24 +63,11 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
             "request served"
         );
     });
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    // A proxied call's response has it already (the proxy sets it, for stored async results too).
+    if !resp.headers().contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(&id)
+    {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
-}
-
-/// The callback a `/api/<path>[/<rest>]` call names.
-fn callback_of(uri_path: &str) -> &str {
-    let rest = uri_path.strip_prefix("/api/").unwrap_or_default();
-    rest.split('/').next().unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_callback_is_the_first_segment_after_api() {
-        assert_eq!(super::callback_of("/api/hello"), "hello");
-        assert_eq!(super::callback_of("/api/hello/a/b"), "hello");
-        assert_eq!(super::callback_of("/api/"), "");
-    }
 }

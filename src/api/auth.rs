@@ -23,12 +23,12 @@ use crate::model::{ErrorCode, Scope};
 use crate::namespaces::{Role, tokens};
 
 /// The token of the request's `Authorization: Bearer …`.
-fn bearer(req: &Request) -> Option<String> {
+fn bearer(req: &Request) -> Option<&str> {
     req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
+        .map(str::trim)
 }
 
 /// Whether `given` is the configured `token`.
@@ -45,30 +45,65 @@ fn unauthorized(what: &str) -> ApiError {
     )
 }
 
+/// The two APIs the tokens guard.
+#[derive(Clone, Copy)]
+enum Api {
+    Management,
+    Invoke,
+}
+
+impl Api {
+    fn configured(self, tokens: &Tokens) -> Option<&SecretString> {
+        match self {
+            Api::Management => tokens.admin.as_ref(),
+            Api::Invoke => tokens.invoke.as_ref(),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Api::Management => "the management API",
+            Api::Invoke => "calling a function",
+        }
+    }
+}
+
+/// Who a request presenting `given` on `api` speaks for, and whether `given` was one of the
+/// gateway's tokens (so not the function's own credentials).
+fn scope_for(app: &AppState, api: Api, given: Option<&str>) -> Result<(Scope, bool), ApiError> {
+    let configured = api.configured(app.tokens());
+    let Some(given) = given else {
+        return match configured {
+            Some(_) => Err(unauthorized(api.what())),
+            None => Ok((Scope::All, false)),
+        };
+    };
+    if is(given, configured) {
+        return Ok((Scope::All, true));
+    }
+    match (app.namespaces.identify(given), api) {
+        (Some((_, Role::Invoke)), Api::Management) => Err(unauthorized(
+            "the management API (a namespace's invoke token only calls its functions)",
+        )),
+        (Some((namespace, _)), _) => Ok((Scope::Namespace(namespace), true)),
+        (None, _) if configured.is_some() || tokens::looks_like_one(given) => {
+            Err(unauthorized(api.what()))
+        }
+        // Open routes, and on `/api/*` the function's own credentials.
+        (None, _) => Ok((Scope::All, false)),
+    }
+}
+
 /// Guards the management routes: the gateway's admin token sees everything, a namespace's
 /// admin token its own namespace; without a gateway admin token the routes are open.
 pub async fn admin(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let configured = app.tokens().admin.as_ref();
-    let scope = match bearer(&req) {
-        Some(given) if is(&given, configured) => Scope::All,
-        Some(given) => match app.namespaces.identify(&given) {
-            Some((namespace, Role::Admin)) => Scope::Namespace(namespace),
-            Some((_, Role::Invoke)) => {
-                return unauthorized(
-                    "the management API (a namespace's invoke token only calls its functions)",
-                )
-                .into_response();
-            }
-            None if configured.is_some() || tokens::looks_like_one(&given) => {
-                return unauthorized("the management API").into_response();
-            }
-            None => Scope::All,
-        },
-        None if configured.is_some() => return unauthorized("the management API").into_response(),
-        None => Scope::All,
-    };
-    req.extensions_mut().insert(scope);
-    next.run(req).await
+    match scope_for(&app, Api::Management, bearer(&req)) {
+        Ok((scope, _)) => {
+            req.extensions_mut().insert(scope);
+            next.run(req).await
+        }
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// Who a call on `/api/*` speaks for: the gateway's invoke token calls everything, a
@@ -76,26 +111,10 @@ pub async fn admin(State(app): State<AppState>, mut req: Request, next: Next) ->
 /// recognised token is kept from the function. Called by the invoke handler itself (one layer
 /// less on the hottest path).
 pub fn invoke_scope(app: &AppState, req: &mut Request) -> Result<Scope, ApiError> {
-    let configured = app.tokens().invoke.as_ref();
-    let scope = match bearer(req) {
-        Some(given) if is(&given, configured) => {
-            req.headers_mut().remove(AUTHORIZATION);
-            Scope::All
-        }
-        Some(given) => match app.namespaces.identify(&given) {
-            Some((namespace, _)) => {
-                req.headers_mut().remove(AUTHORIZATION);
-                Scope::Namespace(namespace)
-            }
-            None if configured.is_some() || tokens::looks_like_one(&given) => {
-                return Err(unauthorized("calling a function"));
-            }
-            // The function's own credentials: they reach it.
-            None => Scope::All,
-        },
-        None if configured.is_some() => return Err(unauthorized("calling a function")),
-        None => Scope::All,
-    };
+    let (scope, ours) = scope_for(app, Api::Invoke, bearer(req))?;
+    if ours {
+        req.headers_mut().remove(AUTHORIZATION);
+    }
     Ok(scope)
 }
 

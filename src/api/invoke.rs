@@ -2,6 +2,7 @@
 //! another namespace, or of one being deleted) is not found, checked in memory.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -45,22 +46,12 @@ pub async fn invoke(State(app): State<AppState>, mut req: Request) -> Response {
         Ok(scope) => scope,
         Err(refused) => return refused.into_response(),
     };
-    // Taken from the URI rather than a `Path` extractor: callback names are DNS labels, so
-    // the raw segment is the name.
-    let path = req
-        .uri()
-        .path()
-        .trim_start_matches("/api/")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let path = callback_of(req.uri().path()).to_owned();
     let meta = CallMeta {
         request_id: req
             .extensions()
             .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default(),
+            .map_or_else(|| Arc::from(""), |r| Arc::clone(&r.0)),
         client_ip: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -103,6 +94,13 @@ pub async fn invoke(State(app): State<AppState>, mut req: Request) -> Response {
     resp
 }
 
+/// The callback a `/api/<path>[/<rest>]` call names. Taken from the URI rather than a `Path`
+/// extractor: callback names are DNS labels, so the raw segment is the name.
+pub(super) fn callback_of(uri_path: &str) -> &str {
+    let rest = uri_path.strip_prefix("/api/").unwrap_or_default();
+    rest.split('/').next().unwrap_or_default()
+}
+
 /// `Prefer: respond-async`: stored first, then `202` with where to read the result.
 async fn accept_async(app: &AppState, path: &str, req: Request, meta: &CallMeta) -> Response {
     let owner = app.routes.owner(path);
@@ -119,5 +117,15 @@ async fn accept_async(app: &AppState, path: &str, req: Request, meta: &CallMeta)
                 .into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_callback_is_the_first_segment_after_api() {
+        assert_eq!(super::callback_of("/api/hello"), "hello");
+        assert_eq!(super::callback_of("/api/hello/a/b"), "hello");
+        assert_eq!(super::callback_of("/api/"), "");
     }
 }

@@ -147,7 +147,7 @@ impl Invocations {
                 .to_owned(),
             headers,
             body: StoredBody::new(&bytes),
-            request_id: meta.request_id.clone(),
+            request_id: meta.request_id.to_string(),
             client_ip: meta.client_ip.map(|ip| ip.to_string()),
         };
         let id = uuid::Uuid::new_v4().to_string();

@@ -82,7 +82,7 @@ impl Invocations {
             Err(e) => return (None, Some(Failure::internal(&e).error_object())),
         };
         let meta = CallMeta {
-            request_id: r.request_id.clone(),
+            request_id: r.request_id.as_str().into(),
             client_ip: r.client_ip.as_deref().and_then(|ip| ip.parse().ok()),
         };
         let resp = match self.proxy.invoke(&c.path, req, meta).await {

@@ -68,7 +68,7 @@ impl Proxy {
             &bytes,
         );
         let env = [
-            ("FAAS_REQUEST_ID", meta.request_id.clone()),
+            ("FAAS_REQUEST_ID", meta.request_id.to_string()),
             ("FAAS_DEADLINE_MS", deadline_ms.to_string()),
         ];
         let remaining = deadline.saturating_duration_since(Instant::now());

@@ -75,7 +75,7 @@ pub struct CallFacts {
 
 /// Per-call facts the API layer extracts.
 pub struct CallMeta {
-    pub request_id: String,
+    pub request_id: Arc<str>,
     pub client_ip: Option<IpAddr>,
 }
 

@@ -48,16 +48,7 @@ impl Store {
                  FROM namespaces ORDER BY name",
             )?;
             let raw = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?
+                .query_map([], |r| RawRow::try_from(r))?
                 .collect::<Result<Vec<RawRow>, _>>()?;
             raw.into_iter().map(decode).collect()
         })

@@ -160,7 +160,7 @@ if wanted oom; then
 fi
 
 # ------------------------------------------------------------------ ImagePullBackOff
-# image_of PATH: the image of the callback's (single) Deployment
+# deployment_of PATH: the name of the callback's (single) Deployment
 deployment_of() { kubectl -n "$NS" get deploy -l "faas.callback=$1" -o name 2>/dev/null | head -1; }
 if wanted image; then
     section "ImagePullBackOff"
