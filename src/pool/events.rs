@@ -59,7 +59,7 @@ impl Pool {
     /// Returns whether this pool holds it; an exit already counted is no news.
     pub fn instance_exited(self: &Arc<Self>, id: &str, exit: &Exit) -> bool {
         let mut st = self.lock();
-        let Some(i) = st.slots.iter().position(|s| s.instance.id == id) else {
+        let Some(i) = st.slot_of(id) else {
             return false;
         };
         if matches!(st.slots[i].state, SlotState::Paused { .. }) {
@@ -125,7 +125,7 @@ impl Pool {
     /// An instance restarted in place serves again: a successful start.
     fn ready_again(self: &Arc<Self>, id: &str) -> bool {
         let mut st = self.lock();
-        let Some(i) = st.slots.iter().position(|s| s.instance.id == id) else {
+        let Some(i) = st.slot_of(id) else {
             return false;
         };
         if st.slots[i].state != SlotState::Restarting {
@@ -147,7 +147,7 @@ impl Pool {
     /// for its logs. Queued calls get a replacement when below `max_instances`.
     pub fn evict(self: &Arc<Self>, id: &str) {
         let mut st = self.lock();
-        let Some(i) = st.slots.iter().position(|s| s.instance.id == id) else {
+        let Some(i) = st.slot_of(id) else {
             return;
         };
         st.slots.remove(i);

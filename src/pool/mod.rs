@@ -87,9 +87,12 @@ impl SlotState {
     }
 
     /// Whether it is coming (back) into service by itself: calls wait for it rather than
-    /// for a new instance.
+    /// for a new instance. A pausing one is resumed as soon as its pause is done.
     fn on_its_way(self) -> bool {
-        matches!(self, SlotState::Restarting | SlotState::Resuming)
+        matches!(
+            self,
+            SlotState::Restarting | SlotState::Pausing | SlotState::Resuming
+        )
     }
 }
 
@@ -133,6 +136,19 @@ struct PoolState {
     waiters: VecDeque<Waiter>,
     draining: bool,
     crash: CrashTracker,
+}
+
+impl PoolState {
+    /// The index of instance `id`'s slot.
+    fn slot_of(&self, id: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.instance.id == id)
+    }
+
+    /// The index of instance `id`'s slot while it is in `state`: a pause or resume that
+    /// finishes after something else took the slot over changes nothing.
+    fn slot_in(&self, id: &str, state: SlotState) -> Option<usize> {
+        self.slot_of(id).filter(|&i| self.slots[i].state == state)
+    }
 }
 
 /// The warm instances of one revision of one callback (`mode: service`).
@@ -290,7 +306,7 @@ impl Pool {
     /// Returns a slot (called by [`Lease`]'s drop).
     fn release(self: &Arc<Self>, id: &str) {
         let mut st = self.lock();
-        if let Some(i) = st.slots.iter().position(|s| s.instance.id == id) {
+        if let Some(i) = st.slot_of(id) {
             let slot = &mut st.slots[i];
             slot.in_flight = slot.in_flight.saturating_sub(1);
             slot.last_used = Instant::now();

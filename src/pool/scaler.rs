@@ -154,11 +154,7 @@ impl Pool {
     async fn pause_one(self: Arc<Self>, instance: crate::executor::Instance) {
         let paused = self.launcher.pause(&instance).await;
         let mut st = self.lock();
-        let Some(i) = st
-            .slots
-            .iter()
-            .position(|s| s.instance.id == instance.id && s.state == SlotState::Pausing)
-        else {
+        let Some(i) = st.slot_in(&instance.id, SlotState::Pausing) else {
             return;
         };
         match paused {
@@ -173,6 +169,10 @@ impl Pool {
             Err(e) => {
                 tracing::warn!(callback.path = %self.spec.path, instance.id = %instance.id, error = %e, "cannot pause an idle instance; stopping it");
                 st.slots.remove(i);
+                // Calls that arrived meanwhile waited for it: they get a new one.
+                if !st.draining {
+                    self.scale_up(&mut st);
+                }
                 drop(st);
                 self.remove_in_background(instance.id);
             }

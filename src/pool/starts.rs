@@ -120,11 +120,7 @@ impl Pool {
         let started = Instant::now();
         let resumed = self.launcher.resume(&instance).await;
         let mut st = self.lock();
-        let Some(i) = st
-            .slots
-            .iter()
-            .position(|s| s.instance.id == instance.id && s.state == SlotState::Resuming)
-        else {
+        let Some(i) = st.slot_in(&instance.id, SlotState::Resuming) else {
             return;
         };
         match resumed {

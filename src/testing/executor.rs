@@ -48,6 +48,21 @@ struct State {
     crashing: BTreeMap<String, i64>,
 }
 
+/// What a test makes of `pause`: held until released, or refused.
+struct Pauses {
+    held: tokio::sync::watch::Sender<bool>,
+    refused: AtomicBool,
+}
+
+impl Default for Pauses {
+    fn default() -> Self {
+        Pauses {
+            held: tokio::sync::watch::channel(false).0,
+            refused: AtomicBool::new(false),
+        }
+    }
+}
+
 /// An in-memory backend; cheap to share behind an `Arc`.
 #[derive(Clone, Default)]
 pub struct FakeExecutor {
@@ -55,6 +70,7 @@ pub struct FakeExecutor {
     unavailable: Arc<AtomicBool>,
     next: Arc<AtomicU64>,
     starts: Arc<AtomicU64>,
+    pauses: Arc<Pauses>,
 }
 
 impl FakeExecutor {
@@ -70,6 +86,16 @@ impl FakeExecutor {
             });
         }
         Ok(())
+    }
+
+    /// Makes pauses wait until released (`false`), as a slow `docker pause` would.
+    pub fn hold_pauses(&self, hold: bool) {
+        self.pauses.held.send_replace(hold);
+    }
+
+    /// Makes pauses fail (`false`: they work again).
+    pub fn refuse_pauses(&self, refuse: bool) {
+        self.pauses.refused.store(refuse, Ordering::Release);
     }
 
     /// Makes every call fail as an unreachable backend would (`false`: back again).
@@ -368,6 +394,13 @@ impl Executor for FakeExecutor {
 
     async fn pause(&self, id: &str) -> Result<(), ExecutorError> {
         self.check()?;
+        // Dropped only with the executor, which this call holds.
+        let _ = self.pauses.held.subscribe().wait_for(|held| !held).await;
+        if self.pauses.refused.load(Ordering::Acquire) {
+            return Err(ExecutorError::Other(
+                "the fake daemon refused to pause".into(),
+            ));
+        }
         self.set_paused(id, true)
     }
 

@@ -91,6 +91,55 @@ async fn a_call_resumes_the_paused_instance_instead_of_starting_one() {
     assert_eq!(headers["x-faas-cold-start"], "false");
 }
 
+/// Calls `path` while its last instance is being paused (the backend's pause held until the
+/// call waits in the queue); the call's answer.
+async fn call_during_the_pause(
+    app: &TestApp,
+    path: &str,
+) -> (StatusCode, reqwest::header::HeaderMap) {
+    app.docker.hold_pauses(true);
+    app.deploy_ok(&scales_to_zero(path, 600)).await;
+    assert_eq!(app.call(path, "/").await.0, StatusCode::OK);
+    // Shown paused from the moment the pause begins.
+    app.wait_for(path, "the pause begun", paused_only).await;
+    let queued = format!("faas_queue_depth{{path=\"{path}\"}}");
+    let release = async {
+        while metric(app, &queued).await != Some(1.0) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        app.docker.hold_pauses(false);
+    };
+    let ((status, headers, body), ()) = tokio::join!(app.call(path, "/"), release);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (status, headers)
+}
+
+#[tokio::test]
+async fn a_call_during_the_pause_waits_for_it_and_resumes_the_instance() {
+    let app = TestApp::spawn().await;
+    let path = unique("midpause");
+    let (_, headers) = call_during_the_pause(&app, &path).await;
+    assert_eq!(headers["x-faas-resumed"], "true");
+    assert_eq!(headers["x-faas-cold-start"], "false");
+    assert_eq!(app.docker.starts(), 1, "no second instance was started");
+    assert_eq!(app.docker.running(&path).len(), 1);
+}
+
+#[tokio::test]
+async fn a_pause_that_fails_while_a_call_waits_gives_the_call_a_new_instance() {
+    let app = TestApp::spawn().await;
+    let path = unique("badpause");
+    app.docker.refuse_pauses(true);
+    let (_, headers) = call_during_the_pause(&app, &path).await;
+    assert_eq!(headers["x-faas-cold-start"], "true");
+    assert_eq!(
+        app.docker.starts(),
+        2,
+        "the unpausable instance was replaced"
+    );
+    assert!(app.docker.paused(&path).is_empty());
+}
+
 #[tokio::test]
 async fn a_paused_instance_removed_behind_the_gateways_back_is_simply_gone() {
     let app = TestApp::spawn().await;
